@@ -1,0 +1,35 @@
+"""The `musiscene` command. Each command group lives in `musiscene_core.commands`; this file only assembles them."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from musiscene_core.errors import UserError
+
+app = typer.Typer(
+    name="musiscene",
+    help="Scene captions and scene search for music catalogs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    from musiscene_core.commands import catalog
+
+    app.add_typer(catalog.app, name="catalog")
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register()
+    try:
+        app(args=argv, standalone_mode=True)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
