@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -11,12 +10,8 @@ from typing import Callable, Iterable, Iterator
 import pyarrow as pa
 
 from musiscene_core.audio import AudioError, scan_file
-from musiscene_core.catalog.identity import sha256_stream
+from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.listing import TrackRef
-
-# Remote files are copied once into a spooled buffer while hashing, then decoded from it.
-SPOOL_IN_MEMORY_BYTES = 64 << 20
-
 
 @dataclass
 class ScanRow:
@@ -65,17 +60,9 @@ def scan_track(ref: TrackRef, min_seconds: float) -> ScanRow:
     track_id: str | None = None
     size: int | None = None
     try:
-        with ref.location.fs.open(ref.path, "rb") as stream:
-            if ref.location.is_remote:
-                with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
-                    track_id = sha256_stream(stream, sink=spool)
-                    size = spool.tell()
-                    spool.seek(0)
-                    info = scan_file(spool, min_seconds=min_seconds)
-            else:
-                track_id = sha256_stream(stream)
-                size = stream.tell()
-                info = scan_file(ref.path, min_seconds=min_seconds)
+        with open_track(ref.location, ref.path) as opened:
+            track_id, size = opened.track_id, opened.size
+            info = scan_file(opened.source, min_seconds=min_seconds)
     except AudioError as exc:
         return _error_row(ref, exc.kind, exc.reason, track_id=track_id, size=size)
     except FileNotFoundError:

@@ -1,0 +1,73 @@
+"""The typed configuration of a tagging run: defaults run on one machine; YAML and CLI override them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from musiscene_core.errors import UserError
+
+
+@dataclass
+class TagConfig:
+    src: str
+    dst: str
+    model: str = "tiny"  # preset name or model directory
+    endpoint_url: str | None = None  # S3-compatible endpoint for SRC and DST
+    ray_address: str | None = None  # None: start Ray on this machine
+    policy: str = "whole"  # "whole" (windows over the whole track) or "mu-llama" (first 60 s, as the reference)
+    window_s: float = 30.0
+    hop_s: float = 30.0
+    min_seconds: float = 1.0
+    question: str | None = None  # None: the model preset's question
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 0.75
+    seed: int = 0
+    embedder: str | None = None  # None: all-MiniLM-L6-v2
+    decode_batch_size: int = 4
+    model_batch_size: int = 8
+    mert_actors: int = 1
+    caption_actors: int = 1
+    embed_actors: int = 1
+    gpus_per_actor: float | None = None  # None: 1 GPU per model actor when the cluster has GPUs, else CPU
+    cpus_per_actor: float = 0.5
+    force: bool = False
+    build_index: bool = True
+    memory_budget: str = "4GB"
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "TagConfig":
+        if self.policy not in ("whole", "mu-llama"):
+            raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
+        for name in ("decode_batch_size", "model_batch_size", "mert_actors", "caption_actors", "embed_actors", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', '-')} must be at least 1")
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise UserError("window and hop lengths must be positive")
+        if self.gpus_per_actor is not None and self.gpus_per_actor < 0:
+            raise UserError("gpus-per-actor cannot be negative")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "TagConfig":
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as exc:
+            raise UserError(f"config file {str(path)!r} does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise UserError(f"config file {str(path)!r} is not valid YAML") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"config file {str(path)!r} must hold a mapping of option names to values")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"config file {str(path)!r} has unknown options: {', '.join(unknown)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data).validate()
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)

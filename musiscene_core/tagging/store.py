@@ -1,0 +1,104 @@
+"""The output folder of a tagging run: atomic shards, committed state, resume sets and run records.
+
+Each processed batch becomes one shard per table with a shared shard id. Shards appear atomically:
+on local disks they are written under a hidden name ('.' prefix, which pyarrow and Ray readers skip)
+and renamed into place; on S3 a single PUT is already all-or-nothing. The tracks shard is written
+last, so a track counts as done only once its captions and features are in place. A crash between
+shards can leave captions/features rows without a tracks row; readers therefore join on tracks and
+keep one row per (track_id, model_version).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import uuid
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from musiscene_core import tables
+from musiscene_core.catalog.storage import Location, open_location
+from musiscene_core.errors import UserError
+
+
+@dataclass
+class OutputStore:
+    location: Location
+
+    @classmethod
+    def open(cls, dst: str, endpoint_url: str | None = None) -> "OutputStore":
+        return cls(open_location(dst, endpoint_url))
+
+    @property
+    def uri(self) -> str:
+        return self.location.uri(self.location.root)
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.location.root, *parts)
+
+    def write_bytes(self, rel_path: str, data: bytes) -> str:
+        """Write a file so that readers never see it half-written."""
+        fs, final = self.location.fs, self.path(rel_path)
+        if self.location.is_remote:
+            fs.pipe_file(final, data)
+            return final
+        directory, name = posixpath.split(final)
+        fs.makedirs(directory, exist_ok=True)
+        hidden = posixpath.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+        with fs.open(hidden, "wb") as handle:
+            handle.write(data)
+        fs.mv(hidden, final)
+        return final
+
+    def write_table(self, table_name: str, shard_id: str, table: pa.Table) -> str:
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        return self.write_bytes(posixpath.join(table_name, f"part-{shard_id}.parquet"), sink.getvalue())
+
+    def shard_paths(self, table_name: str) -> list[str]:
+        fs, directory = self.location.fs, self.path(table_name)
+        if not fs.exists(directory):
+            return []
+        return sorted(p for p in fs.ls(directory, detail=False) if posixpath.basename(p).startswith("part-") and p.endswith(".parquet"))
+
+    def read_table(self, table_name: str, columns: list[str] | None = None) -> pa.Table | None:
+        paths = self.shard_paths(table_name)
+        if not paths:
+            return None
+        parts = []
+        for path in paths:
+            with self.location.fs.open(path, "rb") as handle:
+                parts.append(pq.read_table(handle, columns=columns))
+        return pa.concat_tables(parts, promote_options="default")
+
+    def latest_tracks(self) -> pa.Table | None:
+        """One row per uri: the most recent one (a file that changed is tagged again under the same uri)."""
+        table = self.read_table(tables.TRACKS)
+        if table is None or table.num_rows == 0:
+            return table
+        order = pc.sort_indices(table, sort_keys=[("uri", "ascending"), ("tagged_at", "descending")])
+        table = table.take(order)
+        uris = table.column("uri").to_pylist()
+        keep = [i for i, uri in enumerate(uris) if i == 0 or uris[i - 1] != uri]
+        return table.take(pa.array(keep, type=pa.int64()))
+
+    def done_keys(self, model_version: str) -> set[tuple[str, str]]:
+        """(uri, fingerprint) of files already tagged by this model version, ok or error: they are skipped on rerun."""
+        table = self.latest_tracks()
+        if table is None:
+            return set()
+        table = table.filter(pc.equal(table.column("model_version"), model_version))
+        return set(zip(table.column("uri").to_pylist(), table.column("fingerprint").to_pylist()))
+
+    def write_run_record(self, run_id: str, record: dict) -> str:
+        return self.write_bytes(posixpath.join(tables.RUNS_DIR, f"{run_id}.json"), json.dumps(record, indent=2, default=str).encode())
+
+    def require_tracks(self) -> pa.Table:
+        table = self.latest_tracks()
+        if table is None:
+            raise UserError(f"{self.uri} holds no tagging output (no tracks/ shards); run `musiscene tag SRC --out {self.uri}` first")
+        return table
