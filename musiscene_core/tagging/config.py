@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -35,15 +35,15 @@ class TagConfig:
     embed_actors: int = 1
     gpus_per_actor: float | None = None  # None: 1 GPU per model actor when the cluster has GPUs, else CPU
     cpus_per_actor: float = 0.5
+    shard_rows: int = 64  # rows per committed Parquet shard: the most work a crash can lose
     force: bool = False
     build_index: bool = True
     memory_budget: str = "4GB"
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> "TagConfig":
         if self.policy not in ("whole", "mu-llama"):
             raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
-        for name in ("decode_batch_size", "model_batch_size", "mert_actors", "caption_actors", "embed_actors", "max_new_tokens"):
+        for name in ("decode_batch_size", "model_batch_size", "mert_actors", "caption_actors", "embed_actors", "max_new_tokens", "shard_rows"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
         if self.window_s <= 0 or self.hop_s <= 0:

@@ -1,0 +1,159 @@
+"""Named model presets and model directories: which MERT, which captioner, which question.
+
+A model directory holds a `preset.json`:
+
+    {"name": "...", "question": "...", "random_weights": false,
+     "mert": "mert" | "m-a-p/MERT-v1-330M",                       # local dir (relative to the file) or hub id
+     "captioner": "captioner"                                     # the project's format (safetensors + config)
+              | {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}}  # MU-LLaMA's files
+
+The built-in presets `musiscene` and `mu-llama` look for their files under $MUSISCENE_MODELS/<name>/
+(default ~/.cache/musiscene/models/<name>/); `tiny` is built there offline on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from musiscene_core.errors import UserError
+
+MUSISCENE_QUESTION = "What type of scene the music is suitable for?"
+MU_LLAMA_QUESTION = "Describe the music in detail."
+MERT_330M = "m-a-p/MERT-v1-330M"
+PRESET_FILE = "preset.json"
+
+
+def models_home() -> Path:
+    return Path(os.environ.get("MUSISCENE_MODELS", Path.home() / ".cache" / "musiscene" / "models"))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to load the models of a run; small and picklable, so Ray actors load their own copy."""
+
+    name: str
+    mert: str
+    captioner: str | dict
+    question: str
+    random_weights: bool = False
+    root: str | None = None
+
+    def load_mert(self, device: str | None = None):
+        from musiscene_core.models.mert import MertEncoder
+
+        return MertEncoder.from_pretrained(self.mert, device=device)
+
+    def load_captioner(self, device: str | None = None):
+        from musiscene_core.models.captioner import MusiSceneCaptioner
+
+        if isinstance(self.captioner, dict):
+            return MusiSceneCaptioner.from_mullama(device=device, **self.captioner)
+        return MusiSceneCaptioner.from_pretrained(self.captioner, device=device)
+
+    def identity(self) -> str:
+        """A cheap content identity of the weights: file names, sizes and the hash of each file's first MiB."""
+        digest = hashlib.sha256()
+        for path in _files(self.mert) + _files(self.captioner):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}".encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+        return digest.hexdigest()[:12]
+
+    def version(self, **settings) -> str:
+        """The model version recorded on every output row: weights + question + every setting that changes outputs."""
+        digest = hashlib.sha256(json.dumps({"weights": self.identity(), "question": self.question, **settings}, sort_keys=True).encode())
+        return f"{self.name}-{digest.hexdigest()[:12]}"
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def _files(source) -> list[Path]:
+    paths = list(source.values()) if isinstance(source, dict) else [source]
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        # hub ids contribute their name only: they are resolved (and versioned) by the hub
+    return found
+
+
+def _from_directory(root: Path, question: str | None) -> ModelSpec:
+    try:
+        data = json.loads((root / PRESET_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{root / PRESET_FILE} is not valid JSON") from exc
+
+    def local(value: str) -> str:
+        candidate = root / value
+        return str(candidate) if candidate.exists() or not _looks_like_hub_id(value) else value
+
+    captioner = data.get("captioner")
+    if isinstance(captioner, dict):
+        captioner = {key: local(value) for key, value in captioner.items()}
+    elif isinstance(captioner, str):
+        captioner = local(captioner)
+    else:
+        raise UserError(f"{root / PRESET_FILE} names no captioner")
+    if "mert" not in data:
+        raise UserError(f"{root / PRESET_FILE} names no MERT model")
+    return ModelSpec(
+        name=data.get("name", root.name),
+        mert=local(data["mert"]),
+        captioner=captioner,
+        question=question or data.get("question") or MUSISCENE_QUESTION,
+        random_weights=bool(data.get("random_weights", False)),
+        root=str(root),
+    )
+
+
+def _looks_like_hub_id(value: str) -> bool:
+    return value.count("/") == 1 and not value.startswith((".", "/"))
+
+
+BUILTIN = {
+    "musiscene": {"name": "musiscene", "question": MUSISCENE_QUESTION, "mert": MERT_330M,
+                  "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}},
+    "mu-llama": {"name": "mu-llama", "question": MU_LLAMA_QUESTION, "mert": MERT_330M,
+                 "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}},
+}
+
+
+def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
+    """A preset name (`tiny`, `musiscene`, `mu-llama`) or a model directory -> a loadable ModelSpec."""
+    path = Path(name_or_dir).expanduser()
+    if path.is_dir():
+        if not (path / PRESET_FILE).is_file():
+            raise UserError(f"model directory {str(path)!r} has no {PRESET_FILE}; build one with `musiscene models make-tiny` or see the README's model layout")
+        return _from_directory(path, question)
+    if name_or_dir == "tiny":
+        root = models_home() / "tiny"
+        if not (root / PRESET_FILE).is_file():
+            from musiscene_core.models.tiny_preset import make_tiny
+
+            make_tiny(root)
+        return _from_directory(root, question)
+    if name_or_dir in BUILTIN:
+        root = models_home() / name_or_dir
+        if not (root / PRESET_FILE).is_file():
+            spec = BUILTIN[name_or_dir]
+            missing = [f for f in spec["captioner"].values() if not (root / f).exists()]
+            if missing:
+                raise UserError(
+                    f"the {name_or_dir!r} preset needs its weights in {root} ({', '.join(missing)} missing); download them there "
+                    f"(see the README, 'Real weights') or pass --model DIR"
+                )
+            root.mkdir(parents=True, exist_ok=True)
+            (root / PRESET_FILE).write_text(json.dumps(spec, indent=2))
+        return _from_directory(root, question)
+    if "/" in name_or_dir or name_or_dir.startswith("."):
+        raise UserError(f"model directory {name_or_dir!r} does not exist")
+    raise UserError(f"unknown model {name_or_dir!r}; use a preset ({', '.join(['tiny', *BUILTIN])}) or a model directory")
