@@ -18,9 +18,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from musiscene_core.commands import catalog
+    from musiscene_core.commands import catalog, tag
 
     app.add_typer(catalog.app, name="catalog")
+    app.command("tag")(tag.tag)
 
 
 def main(argv: list[str] | None = None) -> None:
