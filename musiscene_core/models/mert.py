@@ -1,0 +1,158 @@
+"""MERT audio encoder: 24 kHz waveforms -> every layer's hidden states, or their time means.
+
+Loads the published MERT checkpoints (m-a-p/MERT-v1-95M, m-a-p/MERT-v1-330M) from a Hub id or a
+local folder without running their custom code, applies their preprocessing, and batches inputs of
+any lengths so that each gets the result it would get alone. See docs/mert.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musiscene_core.models.mert_checkpoint import locate_checkpoint, match_state_dict, read_weights, weights_digest
+from musiscene_core.models.mert_config import MertSpec, read_mert_spec
+from musiscene_core.models.mert_model import LEGACY_WEIGHT_NORM_NAMES, MertModel, conv_output_frames
+from musiscene_core.models.mert_tiny import make_tiny_mert
+
+__all__ = ["MertEncoder", "make_tiny_mert"]
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def normalize_waveform(waveform: np.ndarray) -> np.ndarray:
+    """Wav2Vec2FeatureExtractor's do_normalize: zero mean, unit variance over this input's own samples."""
+    return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
+
+
+class MertEncoder:
+    """A loaded MERT model and its preprocessing. Build it with `MertEncoder.from_pretrained`."""
+
+    def __init__(self, model: MertModel, spec: MertSpec, model_version: str, device: torch.device, dtype: torch.dtype):
+        self._model = model.eval()
+        self._spec = spec
+        self._device = device
+        self._dtype = dtype
+        self.model_version = model_version
+        self.num_layers: int = spec.hubert.num_hidden_layers
+        self.hidden_size: int = spec.hubert.hidden_size
+        self.sample_rate: int = spec.sample_rate
+        self.min_samples: int = self._shortest_input()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> MertEncoder:
+        """Load a MERT checkpoint from a local folder or a Hugging Face model id.
+
+        device: defaults to "cuda" when available, else "cpu". dtype: the model's compute type
+        (torch.float32 default, float16 or bfloat16, also as strings); outputs are float32.
+        """
+        files = locate_checkpoint(name_or_path)
+        spec = read_mert_spec(files.config, files.preprocessor, str(name_or_path))
+        with torch.device("meta"):  # no memory and no random init for weights about to be replaced
+            model = MertModel(spec.hubert)
+        expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+        state = match_state_dict(read_weights(files.weights), expected, LEGACY_WEIGHT_NORM_NAMES, files.weights)
+        model.load_state_dict(state, strict=True, assign=True)
+        target_device = torch.device(device) if device is not None else _default_device()
+        target_dtype = _resolve_dtype(dtype)
+        model = model.to(device=target_device, dtype=target_dtype)
+        version = f"{files.source}@{weights_digest(files.weights)}"
+        return cls(model, spec, version, target_device, target_dtype)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames (hidden-state rows) the model makes from `num_samples` samples: 75 per second at 24 kHz."""
+        return int(conv_output_frames(num_samples, self._spec.hubert.conv_kernel, self._spec.hubert.conv_stride))
+
+    def hidden_states(self, waveforms: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Every layer's output per input: float32 arrays [num_layers + 1, frames, hidden_size].
+
+        waveforms: mono float arrays at `sample_rate`, any lengths (at least `min_samples`).
+        Index 0 is the encoder input after the positional convolution, the last is the final output,
+        as in the published model's `output_hidden_states`.
+        """
+        prepared = self._prepare(waveforms)
+        results: list[np.ndarray | None] = [None] * len(prepared)
+        for indices, states, frames in self._run(prepared, batch_size):
+            for row, index in enumerate(indices):
+                results[index] = states[:, row, : int(frames[row])].float().cpu().numpy()
+        return results
+
+    def layer_means(self, waveforms: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        """Each layer's mean over time per input: float32 [len(waveforms), num_layers + 1, hidden_size].
+
+        This is the per-track summary MU-LLaMA feeds its music adapter.
+        """
+        prepared = self._prepare(waveforms)
+        means = np.zeros((len(prepared), self.num_layers + 1, self.hidden_size), dtype=np.float32)
+        for indices, states, frames in self._run(prepared, batch_size):
+            valid = torch.arange(states.shape[2], device=states.device)[None, :] < frames[:, None]
+            weights = valid.to(torch.float32)[None, :, :, None]  # [1, batch, frames, 1]
+            sums = (states.float() * weights).sum(dim=2)  # [layers, batch, hidden]
+            batch_means = sums / frames.to(torch.float32)[None, :, None]
+            means[indices] = batch_means.transpose(0, 1).cpu().numpy()
+        return means
+
+    def _prepare(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if isinstance(waveforms, np.ndarray) and waveforms.ndim == 1:
+            raise TypeError("MertEncoder takes a list of 1-D waveforms; wrap a single waveform in a list.")
+        prepared = []
+        for index, waveform in enumerate(waveforms):
+            array = np.asarray(waveform, dtype=np.float32)
+            if array.ndim != 1:
+                raise ValueError(f"waveform {index} has shape {array.shape}; MERT takes mono 1-D waveforms.")
+            if array.shape[0] < self.min_samples:
+                raise ValueError(
+                    f"waveform {index} has {array.shape[0]} samples; MERT needs at least {self.min_samples}"
+                    f" ({self.min_samples / self.sample_rate:.4f} s at {self.sample_rate} Hz)."
+                )
+            if not np.isfinite(array).all():
+                raise ValueError(f"waveform {index} contains NaN or infinite samples.")
+            prepared.append(normalize_waveform(array) if self._spec.do_normalize else array)
+        return prepared
+
+    def _run(self, prepared: list[np.ndarray], batch_size: int):
+        """Yield (input indices, states [layers, batch, frames, hidden], frames [batch]) per batch."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        # Neighbours in length share a batch, so little compute goes to padding.
+        order = sorted(range(len(prepared)), key=lambda index: prepared[index].shape[0])
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            lengths = [prepared[index].shape[0] for index in indices]
+            padded = np.zeros((len(indices), max(lengths)), dtype=np.float32)
+            for row, index in enumerate(indices):
+                padded[row, : lengths[row]] = prepared[index]
+            inputs = torch.from_numpy(padded).to(device=self._device, dtype=self._dtype)
+            num_samples = torch.tensor(lengths, device=self._device)
+            with torch.inference_mode():
+                states, frames = self._model(inputs, num_samples)
+            yield indices, states, frames
+
+    def _shortest_input(self) -> int:
+        """Fewest samples that give one frame: the convolution stack's receptive field."""
+        samples = 1
+        for kernel, stride in zip(reversed(self._spec.hubert.conv_kernel), reversed(self._spec.hubert.conv_stride)):
+            samples = (samples - 1) * stride + kernel
+        return samples
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}.")
