@@ -22,6 +22,10 @@ def _register() -> None:
 
     app.add_typer(catalog.app, name="catalog")
     app.command("tag")(tag.tag)
+    from musiscene_core.commands import train
+
+    app.command("train")(train.train)
+    app.command("train-demo")(train.train_demo)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,64 @@
+"""The trained model, out of a training checkpoint: the project's format and MU-LLaMA's `checkpoint.pth`.
+
+OUT/model/ is a model directory (`preset.json` + `captioner/`) that `musiscene tag --model` and
+`resolve_model` take as it is; OUT/mullama/checkpoint.pth is what MU-LLaMA's `llama.load` reads. When
+the frozen LLaMA came from a LLaMA folder it is referenced, not copied; when it was stored inside the
+base model (or LoRA was merged into it) it is written alongside (OUT/mullama/LLaMA/7B + tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from musiscene_core.models.presets import PRESET_FILE
+from musiscene_core.train.loop import TRAINABLE_FILE
+from musiscene_core.train.trainable import configure, load_base, load_trainable, merge_lora
+
+
+def trained_captioner(config, spec, checkpoint_dir: str):
+    """The base captioner with the checkpoint's trained tensors in place (LoRA merged), on CPU in fp32."""
+    captioner = load_base(spec, torch.device("cpu"), torch.float32)
+    trainable = configure(captioner, config.train, config.lora_rank, config.lora_alpha, config.seed)
+    load_trainable(Path(checkpoint_dir) / TRAINABLE_FILE, trainable)
+    if config.lora_rank:
+        merge_lora(captioner)
+    captioner.model.requires_grad_(False)
+    return captioner
+
+
+def export(captioner, spec, out_dir: str | Path, llama_changed: bool) -> dict[str, str]:
+    """Write OUT/model (model directory) and OUT/mullama/checkpoint.pth; returns their paths."""
+    out = Path(out_dir)
+    include_llama = llama_changed or captioner.llama_source is None
+    model_dir = out / "model"
+    captioner.save_pretrained(model_dir / "captioner", include_llama=include_llama)
+    mert = spec.mert if not Path(spec.mert).exists() else str(Path(spec.mert).resolve())
+    (model_dir / PRESET_FILE).write_text(json.dumps({
+        "name": f"{spec.name}-trained", "question": spec.question, "mert": mert, "captioner": "captioner",
+        "random_weights": spec.random_weights, "base": spec.name,
+    }, indent=2))
+    checkpoint = captioner.export_mullama(out / "mullama", include_llama=False)
+    if include_llama:
+        _write_mullama_llama(captioner, out / "mullama")
+    return {"model": str(model_dir), "mullama_checkpoint": str(checkpoint),
+            "mullama_llama_dir": str(out / "mullama" / "LLaMA" / "7B") if include_llama else captioner.llama_source["path"]}
+
+
+def _write_mullama_llama(captioner, root: Path) -> None:
+    """LLaMA/7B (Meta format) + LLaMA/tokenizer.model beside the checkpoint, as MU-LLaMA's `llama_dir` expects.
+
+    The base LLaMA file carries the base norms too (MU-LLaMA's checkpoint overrides them), so they are
+    taken with the frozen weights here."""
+    import shutil
+
+    from musiscene_core.models.mullama_format import write_meta_llama
+    from musiscene_core.models.mullama_model import parameter_group
+
+    state = captioner.model.mullama_state_dict()
+    base = {k: v for k, v in state.items()
+            if parameter_group(k) == "llama" or (k.startswith("llama.") and k.endswith("norm.weight"))}
+    write_meta_llama(root / "LLaMA" / "7B", captioner.config.llama, base)
+    shutil.copyfile(captioner.tokenizer.path, root / "LLaMA" / "tokenizer.model")
