@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             state = load_safetensors(str(path), device="cpu")
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, SafetensorError, ValueError) as exc:
+    except (OSError, RuntimeError, SafetensorError, ValueError, pickle.UnpicklingError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise UserError(f"could not read MERT weights {path} ({detail}).") from exc
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
