@@ -223,14 +223,26 @@ def test_unseekable_file_object_is_unreadable(wav):
     assert_kind(READERS, Pipe(wav.read_bytes()), "unreadable")
 
 
-def test_failing_file_object_is_unreadable(wav):
-    class FailingAfterHeader(io.BytesIO):
-        def read(self, size=-1):
-            if self.tell() > 4096:
-                raise OSError("connection reset by peer")
-            return super().read(size)
+class FailingReader(io.BytesIO):
+    """A remote file whose connection drops after `limit` bytes."""
 
-    assert_kind(DATA_READERS, FailingAfterHeader(wav.read_bytes()), "unreadable")
+    def __init__(self, data: bytes, limit: int):
+        super().__init__(data)
+        self.limit = limit
+
+    def read(self, size=-1):
+        if self.tell() > self.limit:
+            raise OSError("connection reset by peer")
+        return super().read(size)
+
+
+def test_file_object_failing_while_the_header_is_read(wav):
+    assert_kind(READERS, FailingReader(wav.read_bytes(), limit=4096), "unreadable")
+
+
+def test_file_object_failing_part_way_through(tmp_path):
+    path = write_audio(tmp_path / "long.wav", sine(44100, 30.0), 44100, "wav", channels=2)
+    assert_kind(DATA_READERS, FailingReader(path.read_bytes(), limit=1_000_000), "unreadable")
 
 
 def test_error_round_trips_through_pickle():
