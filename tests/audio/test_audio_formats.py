@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 
+import av
 import fsspec
 import numpy as np
 import pytest
@@ -102,6 +103,23 @@ def test_stereo_downmix_is_the_mean_not_a_sum(tmp_path):
     opposite = write_audio(tmp_path / "opposite.wav", np.stack([tone, -tone], axis=1), 44100, "wav", subtype="FLOAT")
     assert abs(rms_db(middle(decode(same).samples, SAMPLE_RATE)) - sine_rms_db()) < 0.05
     assert np.abs(decode(opposite).samples).max() < 1e-6
+
+
+@pytest.mark.parametrize(("muxer", "codec", "fmt"), [("mp2", "mp2", "mp3"), ("ipod", "alac", "m4a")])
+def test_codecs_the_writer_does_not_produce(tmp_path, muxer, codec, fmt):
+    path = tmp_path / f"tone.{muxer}"
+    tone = sine(44100, 2.0)
+    with av.open(str(path), "w", format=muxer) as out:
+        stream = out.add_stream(codec, rate=44100, layout="mono")
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    info = probe(path)
+    assert (info.format, info.codec) == (fmt, codec)
+    steady = middle(decode(path).samples, SAMPLE_RATE)
+    assert abs(rms_db(steady) - sine_rms_db()) < 0.5
+    assert abs(peak_hz(steady, SAMPLE_RATE) - TONE_HZ) <= 1.0
 
 
 def test_video_files_report_their_container_and_audio_codec(tmp_path):

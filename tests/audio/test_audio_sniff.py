@@ -61,10 +61,11 @@ def test_id3_tags_are_skipped_before_mp3_and_flac(encoded, tmp_path):
     tagged_flac = id3_tag(2_000) + encoded["flac"]
     assert detect(tagged_mp3).format == "mp3"
     assert detect(tagged_flac).format == "flac"
-    path = tmp_path / "tagged.mp3"
-    path.write_bytes(tagged_mp3)
-    assert probe(path).format == "mp3"
-    assert abs(len(decode(path).samples) / 24000 - 1.5) < 0.05
+    for name, data in (("tagged.mp3", tagged_mp3), ("tagged.flac", tagged_flac)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert probe(path).format == name.split(".")[1]
+        assert abs(len(decode(path).samples) / 24000 - 1.5) < 0.05
 
 
 def test_junk_before_the_first_mp3_frame(encoded):
