@@ -14,18 +14,18 @@ import numpy as np
 import pyarrow as pa
 
 from musiscene_core import tables
-from musiscene_core.audio import SAMPLE_RATE, AudioError, MuLlamaParity, WholeTrack, probe
+from musiscene_core.audio import AudioError, MuLlamaParity, WholeTrack, probe
 from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.storage import open_location
 
 OK, ERROR = "ok", "error"
 
 
-def window_policy(name: str, window_s: float, hop_s: float):
+def window_policy(name: str, window_s: float, hop_s: float, min_seconds: float):
     if name == "mu-llama":
-        return MuLlamaParity()
+        return MuLlamaParity(min_seconds=min_seconds)
     if name == "whole":
-        return WholeTrack(window_s=window_s, hop_s=hop_s)
+        return WholeTrack(window_s=window_s, hop_s=hop_s, min_window_s=min(5.0, window_s), min_seconds=min_seconds)
     raise ValueError(f"unknown window policy {name!r}; use 'whole' or 'mu-llama'")
 
 
@@ -44,8 +44,7 @@ class DecodeStage:
 
     def __init__(self, policy: str = "whole", window_s: float = 30.0, hop_s: float = 30.0,
                  min_seconds: float = 1.0, endpoint_url: str | None = None):
-        self.policy = window_policy(policy, window_s, hop_s)
-        self.min_seconds = min_seconds
+        self.policy = window_policy(policy, window_s, hop_s, min_seconds)
         self.endpoint_url = endpoint_url
 
     def __call__(self, batch: dict) -> dict:
@@ -78,13 +77,13 @@ class DecodeStage:
             out["format"][i], out["sample_rate"][i], out["channels"][i] = info.format, info.sample_rate, info.channels
             if not isinstance(opened.source, str):
                 opened.source.seek(0)
-            windows = [w.samples for w in self.policy.windows(opened.source)]
-        total = sum(len(w) for w in windows)
-        if not windows or total < self.min_seconds * SAMPLE_RATE:
-            raise AudioError("too_short", f"the track has {total / SAMPLE_RATE:.2f} s of audio, under the {self.min_seconds:g} s minimum")
-        out["duration_s"][i] = info.duration_s
-        out["audio"][i] = np.concatenate(windows).astype(np.float32, copy=False)
-        out["window_lengths"][i] = np.array([len(w) for w in windows], dtype=np.int64)
+            windows = list(self.policy.windows(opened.source))
+        if not windows:
+            raise AudioError("empty", "the track holds no audio samples")
+        extent = windows[-1].start_s + windows[-1].duration_s
+        out["duration_s"][i] = info.duration_s if np.isfinite(info.duration_s) else extent
+        out["audio"][i] = np.concatenate([w.samples for w in windows]).astype(np.float32, copy=False)
+        out["window_lengths"][i] = np.array([len(w.samples) for w in windows], dtype=np.int64)
 
 
 def _retry_rows_alone(batch: dict, indices: list[int], run, kind: str) -> dict:

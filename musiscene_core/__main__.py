@@ -1,0 +1,3 @@
+from musiscene_core.cli import main
+
+main()
