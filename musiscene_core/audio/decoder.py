@@ -39,7 +39,20 @@ class DecodeStats:
     bad_packets: int = 0
     cut_short: bool = False  # the demuxer hit damaged or missing data before the end
     samples: int = 0  # decoded samples per channel, summed over rate changes
-    seconds: float = 0.0
+    _rate: int = 0
+    _samples_at_rate: int = 0  # counted per rate so that durations add up without rounding drift
+    _seconds_before: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Decoded duration so far."""
+        return self._seconds_before + (self._samples_at_rate / self._rate if self._rate else 0.0)
+
+    def count(self, samples: int, rate: int) -> None:
+        if rate != self._rate:
+            self._seconds_before, self._rate, self._samples_at_rate = self.seconds, rate, 0
+        self._samples_at_rate += samples
+        self.samples += samples
 
 
 @dataclass
@@ -102,15 +115,16 @@ class AudioTrack:
     def _counted(self, frames: list[av.AudioFrame]) -> Iterator[av.AudioFrame]:
         for frame in frames:
             if frame.samples:
-                self.stats.samples += frame.samples
-                self.stats.seconds += frame.samples / frame.sample_rate
+                self.stats.count(frame.samples, frame.sample_rate)
                 yield frame
 
     def _check_outcome(self) -> None:
         stats = self.stats
         if stats.samples == 0:
             if stats.bad_packets or stats.cut_short or (self.header_duration_s or 0.0) > 0.0:
-                declared = f" although the header declares {self.header_duration_s:.1f} s" if self.header_duration_s else ""
+                declared = (
+                    f" although the header declares {self.header_duration_s:.1f} s" if self.header_duration_s else ""
+                )
                 raise AudioError(
                     "decode_failed", f"no audio could be decoded from the {self.info.format} file{declared}."
                 )
@@ -118,7 +132,8 @@ class AudioTrack:
         if stats.bad_packets > max(1.0, _MAX_BAD_PACKET_SHARE * stats.packets):
             raise AudioError(
                 "decode_failed",
-                f"{stats.bad_packets} of {stats.packets} audio packets in the {self.info.format} file failed to decode.",
+                f"{stats.bad_packets} of {stats.packets} audio packets in the {self.info.format} file "
+                "failed to decode.",
             )
 
 
@@ -183,7 +198,8 @@ def _open_container(src: OpenSource, kind: Container) -> av.container.InputConta
         )
     except av.error.FFmpegError as err:
         raise AudioError(
-            "unreadable", f"the {kind.format} header cannot be parsed ({_ffmpeg_reason(err)}); the file is truncated or corrupt."
+            "unreadable",
+            f"the {kind.format} header cannot be parsed ({_ffmpeg_reason(err)}); the file is truncated or corrupt.",
         ) from None
     except OSError as err:
         raise AudioError("unreadable", f"the file cannot be read ({err}).") from None

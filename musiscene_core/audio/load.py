@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Iterator
@@ -16,7 +15,7 @@ from .resample import rechunked, resampled
 from .source import Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compare samples explicitly
 class DecodedAudio:
     """Mono float32 samples at `sample_rate`. `info` is the file's header; `duration_s` is the
     decoded length of the whole source when it was read to the end, the header's otherwise."""
@@ -44,7 +43,7 @@ def decode(
     Raises AudioError, with kind "too_short" when the source is shorter than `min_seconds`."""
     if max_seconds is not None and max_seconds < min_seconds:
         raise ValueError(f"max_seconds ({max_seconds}) is below min_seconds ({min_seconds})")
-    limit = math.inf if max_seconds is None else round(max_seconds * target_sr)
+    limit = None if max_seconds is None else round(max_seconds * target_sr)
     with open_audio(source) as track:
         pieces: list[np.ndarray] = []
         collected = 0
@@ -52,10 +51,12 @@ def decode(
             for piece in pieces_in:
                 pieces.append(piece)
                 collected += piece.size
-                if collected >= limit:
+                if limit is not None and collected >= limit:
                     break  # stop decoding: the rest of the file is never read
-        read_to_end = collected < limit
-        samples = np.concatenate(pieces)[: None if limit == math.inf else int(limit)] if pieces else np.zeros(0, np.float32)
+        read_to_end = limit is None or collected < limit
+        samples = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        if not read_to_end:
+            samples = samples[:limit]
         duration = track.stats.seconds if read_to_end else track.info.duration_s
         info = track.info
     if read_to_end:

@@ -40,7 +40,9 @@ class StreamResampler:
         self._rate = rate
         needs_filter = rate not in (0, self.target_sr)
         self._stream = (
-            soxr.ResampleStream(rate, self.target_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY) if needs_filter else None
+            soxr.ResampleStream(rate, self.target_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+            if needs_filter
+            else None
         )
         return tail
 

@@ -20,7 +20,7 @@ from .source import Source
 MU_LLAMA_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compare samples explicitly
 class Window:
     """`samples` (mono float32 at the policy's rate) start `start_s` seconds into the track."""
 
@@ -85,7 +85,7 @@ class WholeTrack(WindowPolicy):
         buffer_start = 0  # track position (in samples) of buffer[0]
         next_start = 0  # track position of the next window
         index = 0
-        for chunk in iter_chunks(source, rate, chunk_seconds=min(self.hop_s, 10.0), min_seconds=self.min_seconds):
+        for chunk in iter_chunks(source, rate, min_seconds=self.min_seconds):
             # Drop what no future window needs (with hop > window that includes skipped gaps).
             drop = min(next_start - buffer_start, len(buffer))
             buffer = np.concatenate([buffer[drop:], chunk])
@@ -95,6 +95,6 @@ class WholeTrack(WindowPolicy):
                 yield Window(index, next_start / rate, buffer[offset : offset + window].copy(), rate)
                 index += 1
                 next_start += hop
-        remaining = buffer[max(0, next_start - buffer_start) :] if next_start < buffer_start + len(buffer) else buffer[:0]
+        remaining = buffer[next_start - buffer_start :]  # empty when the last window ended the track
         if remaining.size and (index == 0 or remaining.size >= round(self.min_window_s * rate)):
             yield Window(index, next_start / rate, remaining.copy(), rate)

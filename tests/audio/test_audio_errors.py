@@ -77,6 +77,16 @@ def test_file_without_read_permission(wav):
     assert_kind(READERS, wav, "unreadable")
 
 
+def test_open_refused_by_the_system_is_unreadable(wav, monkeypatch):
+    # What a permission error looks like when the tests run as root and chmod cannot cause one.
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("musiscene_core.audio.source.open", refuse, raising=False)
+    assert_kind(READERS, wav, "unreadable")
+    assert "permission denied" in probe_error(wav).reason
+
+
 def test_zero_bytes_is_empty(tmp_path):
     (tmp_path / "zero.mp3").write_bytes(b"")
     assert_kind(READERS, tmp_path / "zero.mp3", "empty")

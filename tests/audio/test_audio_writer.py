@@ -12,9 +12,7 @@ from musiscene_core.audio import WRITABLE_FORMATS, probe, write_audio
 from musiscene_core.audio.writer import storable_rate
 
 
-@pytest.mark.parametrize(
-    ("fmt", "video_codec"), [("mp4", "h264"), ("mkv", "h264"), ("webm", "vp8")]
-)
+@pytest.mark.parametrize(("fmt", "video_codec"), [("mp4", "h264"), ("mkv", "h264"), ("webm", "vp8")])
 def test_video_containers_hold_a_video_and_an_audio_stream(tmp_path, fmt, video_codec):
     path = write_audio(tmp_path / f"clip.{fmt}", sine(48000, 2.0), 48000, fmt)
     with av.open(str(path)) as container:
