@@ -5,7 +5,7 @@ from .errors import ERROR_KINDS, AudioError
 from .info import DEFAULT_MIN_SECONDS, SAMPLE_RATE, AudioInfo
 from .load import DecodedAudio, decode, iter_chunks, probe, scan_file
 from .source import Source
-from .windows import MuLlamaParity, WholeTrack, Window, WindowPolicy
+from .windows import DEFAULT_WINDOW_POLICY, MuLlamaParity, WholeTrack, Window, WindowPolicy
 from .writer import WRITABLE_FORMATS, write_audio
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "WindowPolicy",
     "MuLlamaParity",
     "WholeTrack",
+    "DEFAULT_WINDOW_POLICY",
     "WRITABLE_FORMATS",
     "write_audio",
 ]

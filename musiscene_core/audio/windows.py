@@ -98,3 +98,7 @@ class WholeTrack(WindowPolicy):
         remaining = buffer[next_start - buffer_start :]  # empty when the last window ended the track
         if remaining.size and (index == 0 or remaining.size >= round(self.min_window_s * rate)):
             yield Window(index, next_start / rate, remaining.copy(), rate)
+
+
+# What the tagging pipeline uses unless told otherwise: every part of the track is heard.
+DEFAULT_WINDOW_POLICY = WholeTrack()

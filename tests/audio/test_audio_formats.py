@@ -129,6 +129,26 @@ def test_video_files_report_their_container_and_audio_codec(tmp_path):
         assert (info.format, info.codec) == (fmt, codec)
 
 
+def test_cover_art_does_not_make_m4a_a_video(tmp_path):
+    path = tmp_path / "with-cover.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        audio = out.add_stream("aac", rate=44100, layout="mono")
+        cover = out.add_stream("mjpeg")
+        cover.width = cover.height = 16
+        cover.pix_fmt = "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        tone = av.AudioFrame.from_ndarray(sine(44100, 2.0)[None, :], format="fltp", layout="mono")
+        tone.sample_rate, tone.pts = 44100, 0
+        out.mux(audio.encode(tone))
+        out.mux(audio.encode(None))
+        picture = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        picture.pts = 0
+        out.mux(cover.encode(picture))
+        out.mux(cover.encode(None))
+    assert probe(path).format == "m4a"
+    assert abs(len(decode(path).samples) / SAMPLE_RATE - 2.0) < 0.1
+
+
 def test_format_comes_from_content_not_extension(tmp_path):
     flac_named_mp3 = write_audio(tmp_path / "song.flac", sine(44100, 1.5), 44100, "flac").rename(tmp_path / "song.mp3")
     mp3_named_wav = write_audio(tmp_path / "other.mp3", sine(44100, 1.5), 44100, "mp3").rename(tmp_path / "other.wav")

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from audio_signals import sine
 
-from musiscene_core.audio import SAMPLE_RATE, MuLlamaParity, WholeTrack, Window, decode, write_audio
+from musiscene_core.audio import (
+    DEFAULT_WINDOW_POLICY,
+    SAMPLE_RATE,
+    MuLlamaParity,
+    WholeTrack,
+    Window,
+    decode,
+    write_audio,
+)
 
 RATE = 8000  # cheap to write and decode; the policies only see the 24 kHz output
 
@@ -100,7 +108,7 @@ def test_whole_track_windows_come_lazily(tmp_path):
 
 
 def test_policies_are_plain_comparable_values():
-    assert WholeTrack() == WholeTrack(window_s=30.0, hop_s=30.0)
+    assert DEFAULT_WINDOW_POLICY == WholeTrack(window_s=30.0, hop_s=30.0)
     assert pickle.loads(pickle.dumps(WholeTrack(10.0, 5.0))) == WholeTrack(10.0, 5.0)
     assert pickle.loads(pickle.dumps(MuLlamaParity())) == MuLlamaParity()
 
