@@ -9,7 +9,6 @@ job uses. MERT itself is not part of it: inputs are MERT's per-layer time means 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -24,7 +23,9 @@ from musiscene_core.models.generation import generate_ids, prefill
 from musiscene_core.models.llama import LlamaConfig
 from musiscene_core.models.mullama_format import (
     LlamaWeights,
+    llama_shapes,
     read_llama,
+    replace_file,
     read_mullama_checkpoint,
     write_meta_llama,
     write_mullama_checkpoint,
@@ -312,15 +313,14 @@ class MusiSceneCaptioner:
         root.mkdir(parents=True, exist_ok=True)
         state = self.model.mullama_state_dict()
         own = {k: v for k, v in state.items() if parameter_group(k) != "llama"}
-        save_file({k: v.detach().cpu().contiguous() for k, v in own.items()}, root / WEIGHTS_FILE)
+        _save_safetensors(root / WEIGHTS_FILE, own)
         if include_llama:
-            base = {k: v for k, v in state.items() if parameter_group(k) == "llama"}
-            save_file({k: v.detach().cpu().contiguous() for k, v in base.items()}, root / LLAMA_WEIGHTS_FILE)
+            _save_safetensors(root / LLAMA_WEIGHTS_FILE, {k: v for k, v in state.items() if parameter_group(k) == "llama"})
         else:
             if self.llama_source is None:
                 raise UserError("This captioner's LLaMA came from a saved folder, not a LLaMA folder; save it with include_llama=True.")
             (root / LLAMA_WEIGHTS_FILE).unlink(missing_ok=True)
-        (root / TOKENIZER_FILE).write_bytes(self.tokenizer.model_bytes)
+        replace_file(root / TOKENIZER_FILE, lambda tmp: tmp.write_bytes(self.tokenizer.model_bytes))
         self._model_version = _model_version(self.config, state, self.tokenizer)
         meta = {
             "format": FORMAT_NAME,
@@ -329,7 +329,7 @@ class MusiSceneCaptioner:
             "config": self.config.to_dict(),
             "llama_source": None if include_llama else self.llama_source,
         }
-        (root / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+        replace_file(root / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
         return root
 
     def export_mullama(self, out_dir, include_llama: bool = False, llama_type: str = "7B") -> Path:
@@ -343,13 +343,19 @@ class MusiSceneCaptioner:
         own = {k: v.float() for k, v in state.items() if parameter_group(k) != "llama"}
         write_mullama_checkpoint(root / "checkpoint.pth", own)
         if include_llama:
-            base = {k: v for k, v in state.items() if parameter_group(k) == "llama"}
+            # Meta's files hold the norms too; MU-LLaMA's checkpoint overrides them with the same values.
+            base = {k: state[k] for k in llama_shapes(self.config.llama)}
             write_meta_llama(root / "LLaMA" / llama_type, self.config.llama, base)
-            shutil.copyfile(self.tokenizer.path, root / "LLaMA" / TOKENIZER_FILE)
+            replace_file(root / "LLaMA" / TOKENIZER_FILE, lambda tmp: tmp.write_bytes(self.tokenizer.model_bytes))
         return root / "checkpoint.pth"
 
 
 # ---------------------------------------------------------------------- assembly helpers
+
+
+def _save_safetensors(path: Path, state: dict[str, torch.Tensor]) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    replace_file(path, lambda tmp: save_file(tensors, tmp))
 
 
 def _model_version(cfg: MuLlamaConfig, state: dict[str, torch.Tensor], tok: LlamaTokenizer) -> str:

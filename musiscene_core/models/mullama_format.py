@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,18 @@ class LlamaWeights:
             dim=self.dim, n_layers=self.n_layers, n_heads=self.n_heads, vocab_size=self.vocab_size,
             ffn_hidden_dim=self.ffn_hidden_dim, norm_eps=self.norm_eps, rope_theta=self.rope_theta, lora_rank=lora_rank,
         )
+
+
+def replace_file(path: Path, write) -> None:
+    """Write through `write(tmp_path)` then rename over `path`. Loaded tensors may be memory-mapped
+    from the old file; truncating it in place would crash their readers (SIGBUS), a rename does not."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def torch_load(path: Path) -> object:
@@ -223,9 +236,8 @@ def read_mullama_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 def write_mullama_checkpoint(path: str | Path, state: dict[str, torch.Tensor]) -> None:
     """Write `{'model': state}` as MU-LLaMA's `llama.load` reads it."""
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": {k: v.detach().cpu().contiguous() for k, v in state.items()}}, file)
+    model = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    replace_file(Path(path), lambda tmp: torch.save({"model": model}, tmp))
 
 
 def meta_params(cfg: LlamaConfig, multiple_of_hint: int = 256) -> dict:
@@ -248,7 +260,8 @@ def write_meta_llama(
     params.json uses `multiple_of` when Meta's formula with it gives cfg.ffn_hidden_dim."""
     out = Path(llama_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(meta_params(cfg, multiple_of)))
+    params = json.dumps(meta_params(cfg, multiple_of))
+    replace_file(out / "params.json", lambda tmp: tmp.write_text(params))
     for index in range(shards):
         shard = {}
         for name in llama_shapes(cfg):
@@ -257,7 +270,7 @@ def write_meta_llama(
             if split is not None and shards > 1:
                 tensor = tensor.chunk(shards, dim=split)[index]
             shard[name.removeprefix("llama.")] = tensor.contiguous().clone()
-        torch.save(shard, out / f"consolidated.{index:02d}.pth")
+        replace_file(out / f"consolidated.{index:02d}.pth", lambda tmp: torch.save(shard, tmp))
 
 
 def write_hf_llama(llama_dir: str | Path, cfg: LlamaConfig, state: dict[str, torch.Tensor]) -> None:
@@ -276,7 +289,8 @@ def write_hf_llama(llama_dir: str | Path, cfg: LlamaConfig, state: dict[str, tor
             if ours in ("attention.wq", "attention.wk"):
                 tensor = hf_permute(tensor, cfg.n_heads)
             tensors[f"model.layers.{i}.{theirs}.weight"] = tensor
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, out / "model.safetensors")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    replace_file(out / "model.safetensors", lambda tmp: save_file(tensors, tmp))
     config = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": cfg.dim,
         "intermediate_size": cfg.ffn_hidden_dim, "num_hidden_layers": cfg.n_layers,
@@ -284,4 +298,4 @@ def write_hf_llama(llama_dir: str | Path, cfg: LlamaConfig, state: dict[str, tor
         "rope_theta": cfg.rope_theta, "vocab_size": cfg.vocab_size, "hidden_act": "silu",
         "max_position_embeddings": cfg.max_seq_len, "tie_word_embeddings": False, "torch_dtype": "float32",
     }
-    (out / "config.json").write_text(json.dumps(config, indent=2))
+    replace_file(out / "config.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
