@@ -92,14 +92,30 @@ def iter_chunks(
 
 def scan_file(source: Source, min_seconds: float = DEFAULT_MIN_SECONDS) -> AudioInfo:
     """Decode the whole file (no resampling, bounded memory) to prove it is usable; returns its
-    header info with `duration_s` replaced by the true decoded duration. Raises AudioError."""
+    header info with `duration_s` replaced by the true decoded duration. A file that decodes to
+    clearly less than its header declares is reported as truncated. Raises AudioError."""
     with open_audio(source) as track:
         for _ in track.frames():
             pass
         seconds = track.stats.seconds
         info = track.info
+    _require_complete(seconds, info)
     _require_length(seconds, min_seconds)
     return replace(info, duration_s=seconds)
+
+
+# A file whose audio ends well before the duration its header declares was cut off (an interrupted
+# copy or download): players play the part that is there, but a catalog scan must flag it.
+TRUNCATION_TOLERANCE = 0.1
+
+
+def _require_complete(seconds: float, info: AudioInfo) -> None:
+    declared = info.duration_s
+    if np.isfinite(declared) and declared - seconds > max(0.5, TRUNCATION_TOLERANCE * declared):
+        raise AudioError(
+            "decode_failed",
+            f"the {info.format} file ends early: its header declares {declared:.1f} s but only {seconds:.1f} s decode (truncated?).",
+        )
 
 
 def _require_length(seconds: float, min_seconds: float) -> None:
