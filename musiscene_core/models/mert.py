@@ -7,7 +7,8 @@ any lengths so that each gets the result it would get alone. See docs/mert.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,8 @@ class MertEncoder:
                 padded[row, : lengths[row]] = prepared[index]
             inputs = torch.from_numpy(padded).to(device=self._device, dtype=self._dtype)
             num_samples = torch.tensor(lengths, device=self._device)
-            with torch.inference_mode():
+            exact = self._dtype == torch.float32 and self._device.type == "cuda"
+            with torch.inference_mode(), _without_tf32() if exact else nullcontext():
                 states, frames = self._model(inputs, num_samples)
             yield indices, states, frames
 
@@ -142,6 +144,22 @@ class MertEncoder:
         for kernel, stride in zip(reversed(self._spec.hubert.conv_kernel), reversed(self._spec.hubert.conv_stride)):
             samples = (samples - 1) * stride + kernel
         return samples
+
+
+@contextmanager
+def _without_tf32() -> Iterator[None]:
+    """True float32 convolutions and matmuls on CUDA for the duration, then the caller's settings again.
+
+    cuDNN convolutions default to TF32 (10-bit mantissa), which moves float32 outputs by ~1e-3 and
+    makes them depend on batch shape; float32 here means float32 (bfloat16/float16 are the fast options).
+    """
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _default_device() -> torch.device:

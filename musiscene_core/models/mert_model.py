@@ -61,14 +61,19 @@ def conv_output_frames(num_samples: torch.Tensor | int, kernels, strides) -> tor
 
 
 def _masked_instance_norm(norm: nn.GroupNorm, hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """`norm` (one group per channel) with each input's statistics taken over its first `valid[b]` frames."""
-    mask = (torch.arange(hidden.shape[-1], device=hidden.device)[None, :] < valid[:, None]).to(hidden.dtype)[:, None, :]
-    count = valid.to(hidden.dtype)[:, None, None]
-    mean = (hidden * mask).sum(-1, keepdim=True) / count
-    centred = hidden - mean
+    """`norm` (one group per channel) with each input's statistics taken over its first `valid[b]` frames.
+
+    Statistics are accumulated in float32, as GroupNorm does for half-precision inputs: sums over
+    minutes of audio overflow float16.
+    """
+    values = hidden.float()
+    mask = (torch.arange(values.shape[-1], device=values.device)[None, :] < valid[:, None]).float()[:, None, :]
+    count = valid.float()[:, None, None]
+    mean = (values * mask).sum(-1, keepdim=True) / count
+    centred = values - mean
     variance = (centred * centred * mask).sum(-1, keepdim=True) / count  # biased, as GroupNorm
     normed = centred * torch.rsqrt(variance + norm.eps)
-    return normed * norm.weight[None, :, None] + norm.bias[None, :, None]
+    return (normed * norm.weight.float()[None, :, None] + norm.bias.float()[None, :, None]).to(hidden.dtype)
 
 
 class MertModel(nn.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import Wav2Vec2FeatureExtractor
 
-from musiscene_core.models.mert import MertEncoder, make_tiny_mert, normalize_waveform
+from musiscene_core.models.mert import MertEncoder, _without_tf32, make_tiny_mert, normalize_waveform
 from musiscene_core.models.mert_model import _masked_instance_norm
 
 
@@ -71,6 +71,27 @@ def test_padding_reaches_no_frame_through_the_group_norm(encoder):
     together = encoder.hidden_states([short, long])[0]
     alone = encoder.hidden_states([short])[0]
     np.testing.assert_allclose(together[0], alone[0], rtol=0, atol=1e-5)  # layer 0 sits right after the GroupNorm
+
+
+def test_tf32_is_off_only_while_the_model_runs():
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with _without_tf32():
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_float32_on_cuda_is_batch_independent_under_default_tf32_settings(tmp_path):
+    folder = make_tiny_mert(tmp_path, seed=7, hidden_size=256, num_layers=4, conv_channels=128)
+    encoder = MertEncoder.from_pretrained(folder, device="cuda")
+    waveforms = [noise(n, seed) for seed, n in enumerate([72000, 24000, 51234, 9000])]
+    alone = [encoder.hidden_states([w])[0] for w in waveforms]
+    for one, many in zip(alone, encoder.hidden_states(waveforms, batch_size=4)):
+        np.testing.assert_allclose(many, one, rtol=0, atol=1e-5)
 
 
 def test_masked_instance_norm_equals_group_norm_without_padding():
