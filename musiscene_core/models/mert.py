@@ -76,8 +76,10 @@ class MertEncoder:
         """Every layer's output per input: float32 arrays [num_layers + 1, frames, hidden_size].
 
         waveforms: mono float arrays at `sample_rate`, any lengths (at least `min_samples`).
-        Index 0 is the encoder input after the positional convolution, the last is the final output,
-        as in the published model's `output_hidden_states`.
+        Index 0 is the transformer's input (projected features plus the positional convolution,
+        layer-normed in post-norm models such as MERT-v1-95M), index i the output of layer i, the
+        last one final-layer-normed in pre-norm models such as MERT-v1-330M: the published model's
+        `output_hidden_states`.
         """
         prepared = self._prepare(waveforms)
         results: list[np.ndarray | None] = [None] * len(prepared)

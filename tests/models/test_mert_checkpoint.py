@@ -84,8 +84,8 @@ OFFICIAL_330M_PER_LAYER = {
     "final_layer_norm.bias": (1024,),
 }
 
-# MERT-v1-95M's published state dict, as a third party dumped it from pytorch_model.bin: the same
-# top-level names (pos_conv weight_g/weight_v there merged into one "weight") and 12 layers.
+# MERT-v1-95M's published pytorch_model.bin holds the same top-level and per-layer names over 12
+# layers (as a published dump of its state dict lists them).
 OFFICIAL_95M_LAYER_COUNT = 12
 
 
