@@ -128,11 +128,9 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
     if config.build_index:
         from musiscene_core.index import build_index
 
-        result.index = _index_summary(build_index(config.dst, memory_budget=config.memory_budget, endpoint_url=config.endpoint_url))
+        info = build_index(config.dst, memory_budget=config.memory_budget, endpoint_url=config.endpoint_url)
+        result.index = {"rows": info.rows, "added_rows": info.added_rows, "captions": info.captions.factory,
+                        "audio": info.audio.factory, "recall_at_10": info.captions.recall_at_10}
     result.seconds = time.time() - started
     store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
     return result
-
-
-def _index_summary(info) -> dict:
-    return info.as_dict() if hasattr(info, "as_dict") else dict(info)

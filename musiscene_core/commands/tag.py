@@ -79,7 +79,8 @@ def print_tag_summary(console: Console, summary: dict) -> None:
     if summary["tracks_per_hour"]:
         table.add_row("tracks per hour", f"{summary['tracks_per_hour']:,.0f}")
     if summary.get("index"):
-        table.add_row("index", json.dumps({k: summary["index"][k] for k in ("rows", "factory") if k in summary["index"]}))
+        index = summary["index"]
+        table.add_row("index", f"{index['rows']} tracks ({index['added_rows']} new), captions {index['captions']}, audio {index['audio']}")
     console.print(table)
     if summary.get("random_weights"):
         console.print("[yellow]Captions come from random tiny weights: they show the pipeline works, not what the music suits. "

@@ -50,10 +50,11 @@ class DecodeStage:
     def __call__(self, batch: dict) -> dict:
         n = len(batch["uri"])
         out = {key: np.asarray(batch[key]) for key in ("uri", "fingerprint")}
+        # Missing text values travel as "" (not None) so every batch has the same Arrow types.
         out.update(
-            track_id=np.empty(n, dtype=object), bytes=np.zeros(n, dtype=np.int64), format=np.empty(n, dtype=object),
+            track_id=np.full(n, "", dtype=object), bytes=np.zeros(n, dtype=np.int64), format=np.full(n, "", dtype=object),
             duration_s=np.full(n, np.nan), sample_rate=np.zeros(n, dtype=np.int32), channels=np.zeros(n, dtype=np.int32),
-            status=np.full(n, OK, dtype=object), error_kind=np.empty(n, dtype=object), error=np.empty(n, dtype=object),
+            status=np.full(n, OK, dtype=object), error_kind=np.full(n, "", dtype=object), error=np.full(n, "", dtype=object),
             audio=np.empty(n, dtype=object), window_lengths=np.empty(n, dtype=object),
         )
         for i, uri in enumerate(out["uri"]):
@@ -183,6 +184,10 @@ class EmbedStage:
         return out
 
 
+def _nullable(values) -> list:
+    return [str(v) if v else None for v in values]
+
+
 class ShardWriter:
     """Writes one atomic shard per table for the batch and returns a small summary batch."""
 
@@ -230,17 +235,17 @@ class ShardWriter:
         now = dt.datetime.now(dt.timezone.utc)
         tracks = pa.Table.from_pydict(
             {
-                "track_id": list(batch["track_id"]),
+                "track_id": _nullable(batch["track_id"]),
                 "uri": list(batch["uri"]),
                 "bytes": [int(b) for b in batch["bytes"]],
                 "fingerprint": list(batch["fingerprint"]),
-                "format": list(batch["format"]),
+                "format": _nullable(batch["format"]),
                 "duration_s": [None if np.isnan(d) else float(d) for d in batch["duration_s"]],
                 "sample_rate": [int(s) or None for s in batch["sample_rate"]],
                 "channels": [int(c) or None for c in batch["channels"]],
                 "status": list(batch["status"]),
-                "error_kind": list(batch["error_kind"]),
-                "error": list(batch["error"]),
+                "error_kind": _nullable(batch["error_kind"]),
+                "error": _nullable(batch["error"]),
                 "model_version": versions,
                 "tagged_at": [now] * n,
             },
