@@ -26,6 +26,10 @@ def _register() -> None:
 
     app.command("train")(train.train)
     app.command("train-demo")(train.train_demo)
+    from musiscene_core.commands import caption, models
+
+    app.add_typer(models.app, name="models")
+    app.command("caption")(caption.caption)
 
 
 def main(argv: list[str] | None = None) -> None:
