@@ -25,8 +25,8 @@ from musiscene_core.models.mullama_format import (
     LlamaWeights,
     llama_shapes,
     read_llama,
-    replace_file,
     read_mullama_checkpoint,
+    replace_file,
     write_meta_llama,
     write_mullama_checkpoint,
 )

@@ -204,8 +204,7 @@ def test_parameter_groups_partition_and_training_reaches_only_chosen_group(cap):
     assert {"prefix_query.weight", "mu_mert_agg.weight", "mu_mert_f2_3.weight"} <= set(groups["adapter"])
     assert {"llama.layers.0.attention.gate", "llama.layers.0.attention.wq.bias", "llama.norm.weight",
             "llama.layers.3.feed_forward.lora_w2_l1.weight", "llama.layers.1.ffn_norm.weight"} <= set(groups["finetune"])
-    assert {"llama.tok_embeddings.weight", "llama.output.weight", "llama.layers.0.attention.wq.weight"} == (
-        {"llama.tok_embeddings.weight", "llama.output.weight", "llama.layers.0.attention.wq.weight"} & set(groups["llama"]))
+    assert {"llama.tok_embeddings.weight", "llama.output.weight", "llama.layers.0.attention.wq.weight"} <= set(groups["llama"])
     assert not any("bias" in n or "lora" in n or "norm" in n or "gate" in n for n in groups["llama"])
 
     trainable = cap.set_trainable(["adapter"])
