@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from musiscene_core.errors import UserError
 from musiscene_core.models.llama import KVCache
 from musiscene_core.models.mullama_model import MuLlamaModel
 
@@ -32,7 +33,7 @@ def make_generators(seed: int | Sequence[int] | None, batch: int, device: torch.
     batch it was decoded in; None draws fresh seeds."""
     seeds = [seed] * batch if seed is None or isinstance(seed, int) else list(seed)
     if len(seeds) != batch:
-        raise ValueError(f"{len(seeds)} seeds given for a batch of {batch}")
+        raise UserError(f"{len(seeds)} seeds given for a batch of {batch}.")
     generators = []
     for s in seeds:
         g = torch.Generator(device=device)
