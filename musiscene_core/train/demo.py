@@ -1,0 +1,180 @@
+"""`musiscene train-demo`: evidence, offline and in minutes, that adapter training teaches the model to listen.
+
+1. Synthetic scene music (six scene classes whose sound differs audibly) with templated scene captions,
+   split into train / validation / test pieces; the dataset rows point at the audio files.
+2. A base model: the tiny preset, whose LLaMA first gets a brief language-model pretraining on the
+   caption sentences behind the prompt (a real base LLaMA knows language already; a random one
+   does not). The music adapter is left untouched, so this base has never heard the audio.
+3. `musiscene train` on 2 Ray Train CPU workers: LLaMA frozen, only the music adapter learns.
+4. Held-out test pieces captioned by the base and by the trained model: the fraction of captions
+   naming the piece's scene class (chance is 1/6) and BLEU.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from musiscene_core.models.presets import MUSISCENE_QUESTION, PRESET_FILE, resolve_model
+from musiscene_core.train import caption_scores
+from musiscene_core.train.config import TrainConfig
+from musiscene_core.train.dataset import load_prepared
+from musiscene_core.train.schedule import build_optimizer, lr_at, set_lr
+
+
+@dataclass
+class DemoSettings:
+    workdir: Path
+    workers: int = 2
+    pieces: int = 240
+    seconds: float = 6.0
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 3e-3
+    pretrain_steps: int = 120
+    vocab_size: int = 800  # a larger vocabulary than the tiny preset's: shorter prompts, faster steps
+    pretrain_lr: float = 3e-3
+    seed: int = 0
+
+
+def caption_sentences() -> list[str]:
+    """Every caption template of every scene class: the text the tiny LLaMA learns its language from."""
+    from musiscene_core.data.synthetic_scenes import SCENES
+
+    return [template for scene in SCENES.values() for template in scene.templates]
+
+
+def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0) -> list[float]:
+    """Teach the captioner's LLaMA to answer `question` with sentences of `sentences` (text only).
+
+    All LLaMA tensors learn, the music adapter stays as it is; the audio input is all zeros, so
+    nothing about any piece of music is learned here. Returns the loss per step."""
+    from musiscene_core.train.loop import token_loss_sum
+
+    params = captioner.set_trainable(("finetune", "llama"))
+    named = [(n, p) for n, p in captioner.model.named_parameters() if p.requires_grad]
+    optimizer = build_optimizer(named, weight_decay=0.0)
+    adapter = captioner.config.adapter
+    batch = captioner.training_batch([question] * len(sentences), sentences)
+    silence = torch.zeros(len(sentences), adapter.mert_layers, adapter.mert_dim, device=captioner.device)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    captioner.model.train()
+    for step in range(steps):
+        set_lr(optimizer, lr_at(step / steps, lr, lr * 0.05, 0.05, 1.0))
+        rows = torch.randperm(len(sentences), generator=generator)[:32]
+        logits = captioner.model(silence[rows], batch["tokens"][rows].to(captioner.device))
+        loss_sum, tokens = token_loss_sum(logits, batch["labels"][rows].to(captioner.device))
+        (loss_sum / tokens).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss_sum.detach()) / tokens)
+    captioner.model.eval()
+    for p in params:
+        p.requires_grad_(False)
+    return losses
+
+
+def build_base(directory: Path, settings: DemoSettings, say) -> Path:
+    """The demo's base model directory: tiny preset + LLaMA pretrained on the caption sentences."""
+    from musiscene_core.models.tiny_preset import make_tiny
+
+    if (directory / PRESET_FILE).is_file():
+        return directory
+    with tempfile.TemporaryDirectory() as scratch:
+        random_dir = make_tiny(Path(scratch) / "tiny", seed=settings.seed, vocab_size=settings.vocab_size)
+        spec = resolve_model(str(random_dir))
+        captioner = spec.load_captioner(device="cpu")
+        say(f"pretraining the tiny LLaMA on {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ...")
+        losses = pretrain_language_model(captioner, caption_sentences(), MUSISCENE_QUESTION, settings.pretrain_steps,
+                                         settings.pretrain_lr, settings.seed)
+        say(f"  language-model loss {losses[0]:.2f} -> {losses[-1]:.3f}")
+        partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(random_dir / "mert", partial / "mert")
+        captioner.save_pretrained(partial / "captioner", include_llama=True)
+        (partial / PRESET_FILE).write_text(json.dumps({
+            "name": "tiny-lm", "question": MUSISCENE_QUESTION, "mert": "mert", "captioner": "captioner",
+            "random_weights": True, "note": "tiny preset; LLaMA pretrained on caption sentences, adapter random",
+        }, indent=2))
+        partial.rename(directory)
+    return directory
+
+
+def write_dataset(workdir: Path, settings: DemoSettings) -> Path:
+    """Synthetic catalog + dataset rows {uri, question, answer, split}; written once."""
+    from musiscene_core.data.synthetic import make_catalog
+
+    data = workdir / "data.parquet"
+    if data.is_file():
+        return data
+    pieces = make_catalog(workdir / "catalog", n=settings.pieces, seed=settings.seed, formats=("wav",),
+                          duration_s=settings.seconds)
+    table = pa.table({"uri": [str(p.path) for p in pieces], "question": [MUSISCENE_QUESTION] * len(pieces),
+                      "answer": [p.caption for p in pieces], "split": [p.split for p in pieces]})
+    pq.write_table(table, data)
+    return data
+
+
+def score_test(model_dir: str, out: Path, max_new_tokens: int = 64) -> dict:
+    """Greedy captions of the test split by a model directory: scene accuracy, BLEU and a few examples."""
+    test = load_prepared(str(out), "test")
+    captioner = resolve_model(model_dir).load_captioner(device="cpu")
+    texts = []
+    for start in range(0, len(test), 16):
+        part = test.take(np.arange(start, min(start + 16, len(test))))
+        texts += captioner.generate(part.features.astype(np.float32), part.questions, max_new_tokens=max_new_tokens).texts
+    summary = caption_scores.summarize(caption_scores.caption_counts(texts, test.answers))
+    summary["examples"] = [{"reference": r, "caption": t} for r, t in list(zip(test.answers, texts))[:4]]
+    summary["pieces"] = len(test)
+    return summary
+
+
+def run_demo(settings: DemoSettings, say=print) -> dict:
+    from jobs.train import run as run_training
+
+    started = time.time()
+    workdir = Path(settings.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    say(f"generating {settings.pieces} synthetic pieces of {settings.seconds:g} s ...")
+    data = write_dataset(workdir, settings)
+    base = build_base(workdir / "base", settings, say)
+    config = TrainConfig(
+        data=str(data), base=str(base), out=str(workdir / "train"), workers=settings.workers, epochs=settings.epochs,
+        batch_size=settings.batch_size, lr=settings.lr, warmup_epochs=1.0, checkpoint_every=1000,
+        eval_max_new_tokens=64, select_by="scene_accuracy", seed=settings.seed,
+    )
+    summary = run_training(config, on_event=say)
+    say("captioning the held-out test pieces with the untrained and the trained model ...")
+    untrained = score_test(str(base), workdir / "train")
+    trained = score_test(summary["exported"]["model"], workdir / "train")
+    result = {"settings": {k: str(v) for k, v in asdict(settings).items()}, "untrained": untrained, "trained": trained,
+              "training": {k: summary[k] for k in ("steps", "samples_per_s", "best_epoch", "wall_seconds")},
+              "seconds": round(time.time() - started, 1)}
+    result["markdown"] = _markdown(result)
+    (workdir / "demo.json").write_text(json.dumps(result, indent=2))
+    (workdir / "demo.md").write_text(result["markdown"])
+    return result
+
+
+def _markdown(result: dict) -> str:
+    u, t = result["untrained"], result["trained"]
+    lines = [
+        f"# Training demo: {t['pieces']} held-out test pieces, 6 scene classes (chance 0.17)", "",
+        "| model | scene accuracy | BLEU-4 | BLEU-1 |", "|---|---|---|---|",
+        f"| untrained adapter | {u['scene_accuracy']:.3f} | {u['bleu']:.3f} | {u['bleu1']:.3f} |",
+        f"| trained adapter | {t['scene_accuracy']:.3f} | {t['bleu']:.3f} | {t['bleu1']:.3f} |", "",
+        f"{result['training']['steps']} optimizer steps, {result['seconds']:.0f} s in all.", "",
+        "Trained captions (reference -> caption):",
+    ]
+    lines += [f"- {e['reference']} -> {e['caption']}" for e in t["examples"]]
+    return "\n".join(lines) + "\n"
