@@ -3,7 +3,7 @@
 Every part of a piece is rendered over the whole piece at once: a melodic line becomes per-sample
 frequency and envelope tracks built with np.repeat over its notes, so a 10 s piece costs a few
 dozen array operations rather than a Python loop over samples. Pieces are deterministic per
-(scene, seed); the seed picks the key, tempo, melody, rhythm, chords and mix.
+(scene, seed); the seed picks the key, tempo, melody, rhythm, chords, filter brightness and mix levels.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def _mix_part(mix: np.ndarray, part: np.ndarray, level_db: float, rng) -> None:
     """Add a part at its level (plus a per-piece jitter of a few dB) relative to unit RMS."""
     rms = _rms(part)
     if rms > 0:
-        mix += part * np.float32(10.0 ** ((level_db + rng.uniform(-3.0, 3.0)) / 20.0) / rms)
+        mix += part * np.float32(10.0 ** ((level_db + rng.uniform(-1.5, 1.5)) / 20.0) / rms)
 
 
 def generate_piece(
@@ -262,21 +262,21 @@ def generate_piece(
 ) -> np.ndarray:
     """A mono float32 piece of `scene`, the same for the same (scene, seed, duration, rate), within [-1, 1]."""
     spec = get_scene(scene)
-    if duration_s <= 0:
-        raise ValueError(f"duration_s must be positive, got {duration_s}")
     if sample_rate < 8000:
         raise ValueError(f"sample_rate must be at least 8000 Hz, got {sample_rate}")
-    clock = _Clock(int(round(duration_s * sample_rate)), sample_rate)
+    total = int(round(duration_s * sample_rate))
+    if total < 1:
+        raise ValueError(f"duration_s must give at least one sample, got {duration_s}")
+    clock = _Clock(total, sample_rate)
     rng = scene_rng(spec.name, seed, AUDIO_STREAM)
     beat_s = 60.0 / rng.uniform(*spec.tempo_bpm)
     key = int(rng.integers(12))
     mix = np.zeros(clock.total, dtype=np.float32)
     for voice in (spec.lead, spec.bass):
         if voice is not None:
-            timbre = voice.timbres[int(rng.integers(len(voice.timbres)))]
             notes = _melody(voice, spec.mode, key, beat_s, clock.total, sample_rate, rng)
-            cutoff = voice.cutoff_hz * rng.uniform(0.8, 1.25)
-            _mix_part(mix, _render_line(notes, timbre, voice.attack_s, voice.decay_s, cutoff, clock), voice.level_db, rng)
+            cutoff = voice.cutoff_hz * rng.uniform(0.9, 1.1)
+            _mix_part(mix, _render_line(notes, voice.timbre, voice.attack_s, voice.decay_s, cutoff, clock), voice.level_db, rng)
     if spec.pad is not None:
         voices = _chords(spec.pad, spec.mode, key, beat_s, clock.total, sample_rate, rng)
         _mix_part(mix, _render_pad(voices, spec.pad, clock, rng), spec.pad.level_db, rng)

@@ -19,7 +19,7 @@ import numpy as np
 class Voice:
     """A monophonic melodic line (lead or bass) drawn on a rhythmic grid."""
 
-    timbres: tuple[str, ...]  # one is picked per piece: sine, saw, square, pluck, bell
+    timbre: str  # sine, saw, square, pluck or bell
     register: tuple[int, int]  # MIDI note range of the line
     notes_per_beat: float  # grid resolution: 0.5 = half notes, 4 = sixteenths
     rest_prob: float  # chance a grid step is silent: sparseness
@@ -77,9 +77,9 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(56.0, 68.0),
             mode="minor",
             loudness_dbfs=-26.0,
-            lead=Voice(("sine",), (57, 69), 0.5, 0.3, -6.0, 1500.0, 0.25, 1.5),
+            lead=Voice("sine", (62, 74), 0.5, 0.3, -6.0, 1500.0, 0.25, 1.5),
             bass=None,
-            pad=Pad("sine", (40, 50), 8, 0.0, 900.0, 1.5),
+            pad=Pad("sine", (48, 57), 8, 0.0, 900.0, 1.5),
             drums=None,
             texture="waves",
         ),
@@ -98,8 +98,8 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(150.0, 172.0),
             mode="minor",
             loudness_dbfs=-12.0,
-            lead=Voice(("square", "saw"), (72, 88), 4.0, 0.1, 0.0, 7000.0, 0.003, 0.2),
-            bass=Voice(("saw",), (36, 48), 2.0, 0.0, -2.0, 1200.0, 0.003, 0.3),
+            lead=Voice("square", (76, 91), 4.0, 0.1, 0.0, 9000.0, 0.003, 0.2),
+            bass=Voice("saw", (36, 48), 2.0, 0.0, -2.0, 1200.0, 0.003, 0.3),
             pad=None,
             drums="driving",
             texture=None,
@@ -119,8 +119,8 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(100.0, 116.0),
             mode="major",
             loudness_dbfs=-18.0,
-            lead=Voice(("pluck",), (64, 81), 2.0, 0.15, 0.0, 6000.0, 0.002, 0.25),
-            bass=Voice(("pluck",), (45, 57), 1.0, 0.1, -4.0, 2500.0, 0.002, 0.4),
+            lead=Voice("pluck", (64, 81), 2.0, 0.15, 0.0, 6000.0, 0.002, 0.25),
+            bass=Voice("pluck", (45, 57), 1.0, 0.1, -4.0, 2500.0, 0.002, 0.4),
             pad=None,
             drums=None,
             texture=None,
@@ -140,7 +140,7 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(40.0, 55.0),
             mode="chromatic",
             loudness_dbfs=-24.0,
-            lead=Voice(("sine",), (80, 92), 0.5, 0.55, -8.0, 4000.0, 0.4, 2.0),
+            lead=None,
             bass=None,
             pad=Pad("saw", (28, 38), 8, 0.0, 350.0, 2.0),
             drums=None,
@@ -161,9 +161,9 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(120.0, 138.0),
             mode="minor",
             loudness_dbfs=-11.0,
-            lead=None,
-            bass=Voice(("saw",), (28, 40), 1.0, 0.0, -3.0, 600.0, 0.01, 0.6),
-            pad=Pad("saw", (40, 52), 4, 0.0, 1800.0, 0.05),
+            lead=Voice("saw", (55, 67), 2.0, 0.2, 0.0, 3000.0, 0.02, 0.3),
+            bass=Voice("saw", (28, 40), 1.0, 0.0, -3.0, 1000.0, 0.01, 0.6),
+            pad=Pad("saw", (45, 55), 4, 0.0, 3500.0, 0.05),
             drums="war",
             texture=None,
         ),
@@ -182,7 +182,7 @@ SCENES: dict[str, Scene] = {
             tempo_bpm=(72.0, 88.0),
             mode="major",
             loudness_dbfs=-22.0,
-            lead=Voice(("bell",), (79, 96), 2.0, 0.35, 0.0, 9000.0, 0.001, 0.6),
+            lead=Voice("bell", (72, 86), 2.0, 0.35, 0.0, 9000.0, 0.001, 0.6),
             bass=None,
             pad=Pad("sine", (60, 67), 8, -10.0, 2000.0, 1.0),
             drums=None,
