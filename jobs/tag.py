@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from musiscene_core.models.presets import resolve_model
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.plan import plan_run
-from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ShardWriter
+from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter
 from musiscene_core.tagging.store import OutputStore
 
 
@@ -64,6 +64,12 @@ def _write(batch, **kwargs):
     return ShardWriter(**kwargs)(batch)
 
 
+def _pool(size: int):
+    from ray.data import ActorPoolStrategy
+
+    return ActorPoolStrategy(size=size)
+
+
 def _init_ray(address: str | None) -> None:
     import ray
 
@@ -107,12 +113,16 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
         ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
             policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
             min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
-        ds = ds.map_batches(MertStage, concurrency=config.mert_actors, fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
-        ds = ds.map_batches(CaptionStage, concurrency=config.caption_actors, fn_constructor_kwargs=dict(
-            model=model, device=device, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-            top_p=config.top_p, seed=config.seed), **model_actor)
-        ds = ds.map_batches(EmbedStage, concurrency=config.embed_actors, batch_size=config.model_batch_size,
-                            num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
+        generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
+        if gpus > 0 and not config.fuse_models:
+            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
+            ds = ds.map_batches(CaptionStage, compute=_pool(config.caption_actors),
+                                fn_constructor_kwargs=dict(model=model, device=device, **generation), **model_actor)
+            ds = ds.map_batches(EmbedStage, compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
+                                num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
+        else:
+            ds = ds.map_batches(ModelChain, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
+                model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
         ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
             dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

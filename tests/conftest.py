@@ -5,6 +5,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Two torch threads per process thrash when several test processes (Ray workers, CLI runs) share 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import socket
 import subprocess

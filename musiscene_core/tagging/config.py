@@ -35,6 +35,9 @@ class TagConfig:
     embed_actors: int = 1
     gpus_per_actor: float | None = None  # None: 1 GPU per model actor when the cluster has GPUs, else CPU
     cpus_per_actor: float = 0.5
+    # Run MERT, captioning and embedding in one actor pool (sized by mert_actors). Always on without GPUs,
+    # where the stages share the same cores; with GPUs each stage gets its own pool unless this is set.
+    fuse_models: bool = False
     shard_rows: int = 64  # rows per committed Parquet shard: the most work a crash can lose
     force: bool = False
     build_index: bool = True

@@ -258,3 +258,17 @@ class ShardWriter:
             "error_kind": np.asarray(batch["error_kind"]),
             "duration_s": np.asarray(batch["duration_s"], dtype=np.float64),
         }
+
+
+class ModelChain:
+    """MERT -> caption -> embeddings in one actor: on CPU-only machines the three stages compete for the
+    same cores anyway, and one process loads torch and the models once instead of three times."""
+
+    def __init__(self, model, device: str | None = None, embedder_name: str | None = None, **generation):
+        self.stages = (MertStage(model, device=device), CaptionStage(model, device=device, **generation),
+                       EmbedStage(embedder_name, device=device))
+
+    def __call__(self, batch: dict) -> dict:
+        for stage in self.stages:
+            batch = stage(batch)
+        return batch
