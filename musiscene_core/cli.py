@@ -22,10 +22,16 @@ def _register() -> None:
 
     app.add_typer(catalog.app, name="catalog")
     app.command("tag")(tag.tag)
+    from musiscene_core.commands import demo
+
+    app.command("demo")(demo.demo)
     from musiscene_core.commands import train
 
     app.command("train")(train.train)
     app.command("train-demo")(train.train_demo)
+    from musiscene_core.commands import search
+
+    search.register(app)
     from musiscene_core.commands import caption, models
 
     app.add_typer(models.app, name="models")

@@ -150,6 +150,9 @@ class SceneIndex:
             )
         return int(position)
 
+    def track_id_at(self, row: int) -> str:
+        return str(self._track_ids[row])
+
     def _nearest(
         self, index: faiss.Index, part: PartInfo, query: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[SearchHit]:
@@ -176,7 +179,7 @@ class SceneIndex:
         return SearchHit(
             rank=rank,
             score=round(score, 6),
-            track_id=str(self._track_ids[row]),
+            track_id=self.track_id_at(row),
             uri=str(self._uris[row]),
             duration_s=None if math.isnan(duration) else duration,
             caption=self._captions_text[row].as_py(),

@@ -6,7 +6,7 @@ file (IVF) indexes whose codes are as precise as the memory budget allows:
     rows < flat_threshold and vectors fit  -> Flat               (exact, 4*dim bytes per row)
     vectors fit                            -> IVF{nlist},Flat    (4*dim bytes per row)
     otherwise                              -> IVF{nlist},SQ8     (dim bytes per row)
-    otherwise                              -> IVF{nlist},PQ{m}   (m bytes per row, largest m that fits)
+    otherwise                              -> IVF{nlist},PQ{m}np (m bytes per row, largest m that fits)
 
 IVF-Flat was preferred over HNSW for the middle tier because it builds several times faster on
 few cores, adds new rows without degrading, and honours ID filters exhaustively when nprobe is
@@ -26,6 +26,9 @@ DEFAULT_MEMORY_BUDGET = "4GB"
 
 # Below ~39 training points per centroid k-means is unreliable (FAISS warns).
 MIN_POINTS_PER_CENTROID = 39
+# A product quantizer trains 256 centroids per sub-space; with fewer points than this its k-means
+# degenerates (and becomes very slow), and so few rows never need such compression anyway.
+MIN_PQ_ROWS = 256 * MIN_POINTS_PER_CENTROID
 # A flat coarse quantizer scans every centroid per query; past this many an HNSW graph over the
 # centroids is faster.
 HNSW_QUANTIZER_MIN_NLIST = 16_384
@@ -96,20 +99,24 @@ def plan_index(rows: int, dim: int, memory_budget: int, flat_threshold: int = DE
     nlist = ivf_nlist(rows)
     quantizer = f"IVF{nlist}_HNSW32" if nlist >= HNSW_QUANTIZER_MIN_NLIST else f"IVF{nlist}"
     fixed = nlist * dim * 4 + (nlist * 32 * 2 * 4 if nlist >= HNSW_QUANTIZER_MIN_NLIST else 0)
-    for codes, code_bytes in _ivf_code_choices(dim):
-        estimate = fixed + rows * (code_bytes + _IVF_ROW_OVERHEAD)
+    choices = _ivf_code_choices(dim, rows)
+    for codes, code_bytes, codebook_bytes in choices:
+        estimate = fixed + codebook_bytes + rows * (code_bytes + _IVF_ROW_OVERHEAD)
         if estimate <= memory_budget:
             return IndexPlan(f"{quantizer},{codes}", estimate)
-    smallest = fixed + rows * (_ivf_code_choices(dim)[-1][1] + _IVF_ROW_OVERHEAD)
+    smallest = fixed + choices[-1][2] + rows * (choices[-1][1] + _IVF_ROW_OVERHEAD)
     raise UserError(
         f"a memory budget of {memory_budget:,} bytes is too small for {rows:,} vectors of {dim} dimensions; "
         f"the most compact index needs about {smallest:,} bytes"
     )
 
 
-def _ivf_code_choices(dim: int) -> list[tuple[str, int]]:
-    """IVF encodings from most to least precise: (factory suffix, bytes per row)."""
-    choices = [("Flat", 4 * dim), ("SQ8", dim)]
-    # PQ with m sub-quantizers of 8 bits needs m to divide dim; keep at least 2 dimensions each.
-    choices += [(f"PQ{m}", m) for m in range(dim // 2, 3, -1) if dim % m == 0 and m < dim]
+def _ivf_code_choices(dim: int, rows: int) -> list[tuple[str, int, int]]:
+    """IVF encodings from most to least precise: (factory suffix, bytes per row, bytes of codebooks)."""
+    choices = [("Flat", 4 * dim, 0), ("SQ8", dim, 8 * dim)]
+    if rows >= MIN_PQ_ROWS:
+        # m sub-quantizers of 8 bits, m dividing dim, at least 2 dimensions each; their 256
+        # centroids per sub-space make 256*dim floats whatever m is. "np" skips polysemous
+        # training, which only serves Hamming-filtered search and takes minutes.
+        choices += [(f"PQ{m}np", m, 256 * dim * 4) for m in range(dim // 2, 3, -1) if dim % m == 0]
     return choices

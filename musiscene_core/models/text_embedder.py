@@ -76,7 +76,11 @@ class TextEmbedder:
 
 def _load_sentence_transformer(source: str, name: str, device: str | None):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    # A weight-loading progress bar per query would clutter the CLI's output.
+    bars_were_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         # Never run code shipped with a model: the embedders we use are plain BERT-style encoders.
         return SentenceTransformer(source, device=device, trust_remote_code=False)
@@ -88,3 +92,6 @@ def _load_sentence_transformer(source: str, name: str, device: str | None):
         )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot load text embedder {name!r} ({hint}): {reason}") from exc
+    finally:
+        if bars_were_enabled:
+            hf_logging.enable_progress_bar()
