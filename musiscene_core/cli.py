@@ -18,24 +18,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from musiscene_core.commands import catalog, tag
-
-    app.add_typer(catalog.app, name="catalog")
-    app.command("tag")(tag.tag)
-    from musiscene_core.commands import demo
+    from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
 
     app.command("demo")(demo.demo)
-    from musiscene_core.commands import train
-
+    app.add_typer(catalog.app, name="catalog")
+    app.command("tag")(tag.tag)
+    search.register(app)
+    app.command("caption")(caption.caption)
+    app.add_typer(models.app, name="models")
     app.command("train")(train.train)
     app.command("train-demo")(train.train_demo)
-    from musiscene_core.commands import search
-
-    search.register(app)
-    from musiscene_core.commands import caption, models
-
-    app.add_typer(models.app, name="models")
-    app.command("caption")(caption.caption)
 
 
 def main(argv: list[str] | None = None) -> None:
