@@ -37,7 +37,7 @@ def test_filters_and_knobs_reach_through_every_index_structure(vectors, factory,
 
 def test_a_wider_knob_finds_more_true_neighbours(vectors):
     index = _built("IVF64,Flat", vectors)
-    queries = recall.perturbed_queries(vectors, 100, seed=1)
+    queries = recall.blended_queries(vectors, 100, seed=1)
     truth = recall.exact_neighbours(vectors, queries, 10)
     narrow = recall.recall_at_k(vector_index.search(index, queries, 10, {"nprobe": 1})[1], truth)
     exhaustive = recall.recall_at_k(vector_index.search(index, queries, 10, {"nprobe": 64})[1], truth)
