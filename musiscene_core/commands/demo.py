@@ -40,8 +40,7 @@ def demo(
 
     index = SceneIndex.load(str(out))
     for query in DEMO_QUERIES:
-        console.print(f"\n[bold]musiscene search {query!r} --index {out}[/bold]")
-        print_hits(console, index.search(query, k=5))
+        print_hits(console, f"musiscene search {query!r} --index {out} -k 5", index.search(query, k=5))
     console.print(f"\ncatalog: {catalog}\noutputs: {out}/tracks, {out}/captions, {out}/features (Parquet)\n"
                   f"indexes: {out}/index\nrun records: {out}/runs\ntook {time.time() - started:.0f} s")
     if summary.get("random_weights"):

@@ -98,16 +98,20 @@ def _print_hits(query: dict, index: str, k: int, hits: list[SearchHit], as_json:
     if as_json:
         typer.echo(json.dumps(query | {"index": index, "k": k, "hits": [hit.to_dict() for hit in hits]}, indent=2))
         return
-    table = Table(title=" ".join(f"{key}: {value}" for key, value in query.items()), title_justify="left")
+    print_hits(Console(), " ".join(f"{key}: {value}" for key, value in query.items()), hits)
+
+
+def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
+    """The ranked table of `musiscene search` / `similar`."""
+    table = Table(title=title, title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
-    table.add_column("track")
+    table.add_column("track", overflow="fold")
     table.add_column("duration", justify="right")
     table.add_column("caption", overflow="fold")
     for hit in hits:
         duration = "-" if hit.duration_s is None else f"{int(hit.duration_s // 60)}:{hit.duration_s % 60:04.1f}"
         table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.uri, duration, hit.caption)
-    console = Console()
     console.print(table)
     if not hits:
         console.print("no track matches these filters")
