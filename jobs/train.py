@@ -102,7 +102,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from musiscene_core.train.export import export, trained_captioner
+    from musiscene_core.train.export import export_to, trained_captioner
     from musiscene_core.train.loop import STATE_FILE, TrainState
     from musiscene_core.train.report import summarize, write_report
 
@@ -146,7 +146,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
     with best.as_directory() as directory:
         captioner = trained_captioner(config, spec, directory)
     say("exporting the trained model ...")
-    exported = export(captioner, spec, config.out, llama_changed=config.lora_rank > 0)
+    exported = export_to(captioner, spec, config.out, config.endpoint_url, llama_changed=config.lora_rank > 0)
     summary = summarize(state.history, config, config.workers, state.best, wall_seconds=time.time() - started)
     summary.update(exported=exported, examples=prepared.counts, features_extracted=prepared.extracted,
                    features_reused=prepared.reused, dropped=prepared.dropped, base=spec.name,

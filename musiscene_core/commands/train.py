@@ -28,6 +28,7 @@ def train(
     grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step."),
     train_what: str = typer.Option(None, "--train", help="adapter (default) or adapter+finetune."),
     lora_rank: int = typer.Option(None, "--lora-rank", help="Add peft LoRA of this rank on LLaMA's attention (0: none)."),
+    center_adapter: bool = typer.Option(None, "--center-adapter", help="Centre a randomly initialised adapter's projection on the training features first."),
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", help="Optimizer steps between checkpoints."),
     select_by: str = typer.Option(None, "--select-by", help="val_loss, bleu or scene_accuracy: which epoch is exported."),
     eval_limit: int = typer.Option(None, "--eval-limit", help="Validation examples captioned per epoch (default: all)."),
@@ -41,7 +42,8 @@ def train(
 
     overrides = dict(data=data, base=base, out=out, features=features, storage=storage, name=name, workers=workers,
                      use_gpu=gpu, epochs=epochs, lr=lr, blr=blr, warmup_epochs=warmup_epochs, batch_size=batch_size,
-                     grad_accum=grad_accum, train=train_what, lora_rank=lora_rank, checkpoint_every=checkpoint_every,
+                     grad_accum=grad_accum, train=train_what, lora_rank=lora_rank, center_adapter=center_adapter,
+                     checkpoint_every=checkpoint_every,
                      select_by=select_by, eval_limit=eval_limit, seed=seed, endpoint_url=endpoint_url,
                      ray_address=ray_address)
     if config is not None:

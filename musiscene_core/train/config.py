@@ -45,6 +45,7 @@ class TrainConfig:
     train: str = "adapter"  # which parameters learn: "adapter" or "adapter+finetune"
     lora_rank: int = 0  # > 0: add LoRA (peft) of this rank on LLaMA's attention projections
     lora_alpha: float = 16.0
+    center_adapter: bool = False  # start: shift the adapter projection's bias so the mean training feature maps to 0
     question: str | None = None  # questions missing from the data default to the base model's question
     checkpoint_every: int = 50  # optimizer steps between checkpoints (and at every epoch end)
     keep_checkpoints: int = 2
@@ -90,7 +91,7 @@ class TrainConfig:
         The number of workers is left out on purpose: the data order depends on the global batch only,
         so a run may resume on a different number of workers with the same global batch."""
         fields = ("data", "base", "features", "epochs", "lr", "blr", "min_lr", "warmup_epochs", "weight_decay",
-                  "max_tokens", "train", "lora_rank", "lora_alpha", "question", "seed")
+                  "max_tokens", "train", "lora_rank", "lora_alpha", "center_adapter", "question", "seed")
         payload = {name: getattr(self, name) for name in fields}
         payload["global_batch"] = self.global_batch
         payload["micro_batch"] = self.batch_size

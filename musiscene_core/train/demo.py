@@ -2,9 +2,11 @@
 
 1. Synthetic scene music (six scene classes whose sound differs audibly) with templated scene captions,
    split into train / validation / test pieces; the dataset rows point at the audio files.
-2. A base model: the tiny preset, whose LLaMA first gets a brief language-model pretraining on the
-   caption sentences behind the prompt (a real base LLaMA knows language already; a random one
-   does not). The music adapter is left untouched, so this base has never heard the audio.
+2. A base model: the tiny preset, whose random LLaMA first learns language the way the real one
+   arrives at MusiScene's fine-tuning, knowing language and how to read the adapter token: it is
+   pretrained to answer the prompt with a caption sentence given that sentence's meaning (its
+   sentence embedding, projected to LLaMA's width) in the adapter token's place. Text only; the music
+   adapter is untouched, so this base has never heard any audio.
 3. `musiscene train` on 2 Ray Train CPU workers: LLaMA frozen, only the music adapter learns.
 4. Held-out test pieces captioned by the base and by the trained model: the fraction of captions
    naming the piece's scene class (chance is 1/6) and BLEU.
@@ -35,12 +37,13 @@ from musiscene_core.train.schedule import build_optimizer, lr_at, set_lr
 class DemoSettings:
     workdir: Path
     workers: int = 2
-    pieces: int = 240
+    pieces: int = 480
     seconds: float = 6.0
-    epochs: int = 12
-    batch_size: int = 8
+    epochs: int = 40
+    batch_size: int = 4
     lr: float = 3e-3
-    pretrain_steps: int = 120
+    eval_limit: int = 24
+    pretrain_steps: int = 150
     vocab_size: int = 800  # a larger vocabulary than the tiny preset's: shorter prompts, faster steps
     pretrain_lr: float = 3e-3
     seed: int = 0
@@ -53,26 +56,56 @@ def caption_sentences() -> list[str]:
     return [template for scene in SCENES.values() for template in scene.templates]
 
 
-def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0) -> list[float]:
-    """Teach the captioner's LLaMA to answer `question` with sentences of `sentences` (text only).
+def sentence_codes(captioner, sentences: list[str], generator: torch.Generator) -> torch.Tensor:
+    """One vector per sentence that carries its meaning: its sentence embedding (the project's text
+    embedder, all-MiniLM-L6-v2) under a fixed random projection to LLaMA's width, scaled to the norm
+    of the tokens the (random) music adapter emits, so codes live where audio tokens will."""
+    from musiscene_core.models.text_embedder import TextEmbedder
 
-    All LLaMA tensors learn, the music adapter stays as it is; the audio input is all zeros, so
-    nothing about any piece of music is learned here. Returns the loss per step."""
+    model = captioner.model
+    embedded = torch.as_tensor(TextEmbedder(device="cpu").embed(sentences), dtype=torch.float32)
+    projection = torch.randn(embedded.shape[1], model.cfg.llama.dim, generator=generator)
+    codes = embedded @ projection
+    with torch.no_grad():
+        adapter = captioner.config.adapter
+        probe = torch.randn(64, adapter.mert_layers, adapter.mert_dim, generator=generator)
+        scale = model.music_adapter(probe.to(captioner.device)).norm(dim=-1).mean().cpu()
+    return (codes / codes.norm(dim=-1, keepdim=True) * scale).to(captioner.device)
+
+
+def _logits_from_codes(model, codes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced logits with `codes` [B, dim] in the place of the music adapter's audio token."""
+    b, s = tokens.shape
+    positions = torch.arange(s, device=tokens.device).expand(b, s)
+    mask = torch.full((s, s), float("-inf"), device=tokens.device).triu(1)[None, None]
+    first = model.cfg.llama.n_layers - model.cfg.prefix_layers
+    values = [model.llama.layers[first + i].attention.adapter_values((codes + model.prefix_query.weight[i])[:, None, :])
+              for i in range(model.cfg.prefix_layers)]
+    return model.llama.output(model.llama.hidden_states(tokens, positions, mask, values)).float()
+
+
+def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0) -> list[float]:
+    """Pretrain the captioner's LLaMA as a caption decoder: answer `question` with the sentence whose
+    summary vector (`sentence_codes`) arrives through the adapter pathway (gates, adapter values).
+
+    A real LLaMA knows language and MU-LLaMA's pretraining taught it to read the adapter token; a
+    random tiny LLaMA knows neither. All LLaMA tensors learn; the music adapter and the prefix
+    queries stay as they are, and no audio is involved, so nothing about any piece of music is
+    learned here. Returns the loss per step."""
     from musiscene_core.train.loop import token_loss_sum
 
+    generator = torch.Generator().manual_seed(seed)
+    codes = sentence_codes(captioner, sentences, generator)
     params = captioner.set_trainable(("finetune", "llama"))
     named = [(n, p) for n, p in captioner.model.named_parameters() if p.requires_grad]
     optimizer = build_optimizer(named, weight_decay=0.0)
-    adapter = captioner.config.adapter
     batch = captioner.training_batch([question] * len(sentences), sentences)
-    silence = torch.zeros(len(sentences), adapter.mert_layers, adapter.mert_dim, device=captioner.device)
-    generator = torch.Generator().manual_seed(seed)
     losses = []
     captioner.model.train()
     for step in range(steps):
         set_lr(optimizer, lr_at(step / steps, lr, lr * 0.05, 0.05, 1.0))
         rows = torch.randperm(len(sentences), generator=generator)[:32]
-        logits = captioner.model(silence[rows], batch["tokens"][rows].to(captioner.device))
+        logits = _logits_from_codes(captioner.model, codes[rows], batch["tokens"][rows].to(captioner.device))
         loss_sum, tokens = token_loss_sum(logits, batch["labels"][rows].to(captioner.device))
         (loss_sum / tokens).backward()
         optimizer.step()
@@ -94,7 +127,7 @@ def build_base(directory: Path, settings: DemoSettings, say) -> Path:
         random_dir = make_tiny(Path(scratch) / "tiny", seed=settings.seed, vocab_size=settings.vocab_size)
         spec = resolve_model(str(random_dir))
         captioner = spec.load_captioner(device="cpu")
-        say(f"pretraining the tiny LLaMA on {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ...")
+        say(f"pretraining the tiny LLaMA as a decoder of {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ...")
         losses = pretrain_language_model(captioner, caption_sentences(), MUSISCENE_QUESTION, settings.pretrain_steps,
                                          settings.pretrain_lr, settings.seed)
         say(f"  language-model loss {losses[0]:.2f} -> {losses[-1]:.3f}")
@@ -104,7 +137,7 @@ def build_base(directory: Path, settings: DemoSettings, say) -> Path:
         captioner.save_pretrained(partial / "captioner", include_llama=True)
         (partial / PRESET_FILE).write_text(json.dumps({
             "name": "tiny-lm", "question": MUSISCENE_QUESTION, "mert": "mert", "captioner": "captioner",
-            "random_weights": True, "note": "tiny preset; LLaMA pretrained on caption sentences, adapter random",
+            "random_weights": True, "note": "tiny preset; LLaMA pretrained to decode caption sentences from sentence embeddings; adapter random",
         }, indent=2))
         partial.rename(directory)
     return directory
@@ -143,6 +176,9 @@ def run_demo(settings: DemoSettings, say=print) -> dict:
     from jobs.train import run as run_training
 
     started = time.time()
+    # The tiny model's matrices are too small for threads to pay: one thread is faster, and far faster
+    # when other work competes for the cores.
+    torch.set_num_threads(1)
     workdir = Path(settings.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"generating {settings.pieces} synthetic pieces of {settings.seconds:g} s ...")
@@ -150,8 +186,8 @@ def run_demo(settings: DemoSettings, say=print) -> dict:
     base = build_base(workdir / "base", settings, say)
     config = TrainConfig(
         data=str(data), base=str(base), out=str(workdir / "train"), workers=settings.workers, epochs=settings.epochs,
-        batch_size=settings.batch_size, lr=settings.lr, warmup_epochs=1.0, checkpoint_every=1000,
-        eval_max_new_tokens=64, select_by="scene_accuracy", seed=settings.seed,
+        batch_size=settings.batch_size, lr=settings.lr, warmup_epochs=1.0, checkpoint_every=1000, center_adapter=True,
+        eval_max_new_tokens=64, eval_limit=settings.eval_limit, select_by="scene_accuracy", seed=settings.seed,
     )
     summary = run_training(config, on_event=say)
     say("captioning the held-out test pieces with the untrained and the trained model ...")

@@ -62,3 +62,19 @@ def _write_mullama_llama(captioner, root: Path) -> None:
             if parameter_group(k) == "llama" or (k.startswith("llama.") and k.endswith("norm.weight"))}
     write_meta_llama(root / "LLaMA" / "7B", captioner.config.llama, base)
     shutil.copyfile(captioner.tokenizer.path, root / "LLaMA" / "tokenizer.model")
+
+
+def export_to(captioner, spec, out_uri: str, endpoint_url: str | None, llama_changed: bool) -> dict[str, str]:
+    """`export` into a local folder or an s3:// prefix (written locally first, then uploaded)."""
+    import tempfile
+
+    from musiscene_core.catalog.storage import open_location
+
+    location = open_location(out_uri, endpoint_url)
+    if not location.is_remote:
+        return export(captioner, spec, location.root, llama_changed)
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = export(captioner, spec, scratch, llama_changed)
+        location.fs.put(scratch.rstrip("/") + "/", location.root, recursive=True)
+    remote = location.uri(location.root)
+    return {key: value.replace(scratch, remote) for key, value in paths.items()}

@@ -57,6 +57,25 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     return loss, int((targets != -100).sum())
 
 
+@torch.no_grad()
+def center_adapter(captioner, examples: ExampleSet, batch: int = 256) -> None:
+    """Shift the music adapter's projection bias so the mean training feature projects to zero.
+
+    MERT layer means share a large common component and the adapter L2-normalises them first, so a
+    random adapter sees inputs that differ by a few percent; centring its projection lets the blocks'
+    RMSNorm scale those differences up from the first step. A data-dependent start for randomly
+    initialised adapters (every worker computes the same shift from the same data); a resumed run
+    overwrites it with the checkpoint's values."""
+    adapter = captioner.model.music_adapter
+    device = adapter.mu_mert_proj.weight.device
+    total = torch.zeros_like(adapter.mu_mert_proj.bias)
+    for start in range(0, len(examples), batch):
+        x = torch.as_tensor(examples.features[start:start + batch].astype(np.float32), device=device)
+        mixed = F.normalize(adapter.mu_mert_agg(x).squeeze(1), dim=-1)
+        total += adapter.mu_mert_proj(mixed).sum(0)
+    adapter.mu_mert_proj.bias.sub_(total / len(examples))
+
+
 @dataclass
 class TrainState:
     step: int = 0  # optimizer steps done
@@ -92,6 +111,8 @@ class Trainer:
         if world != config.workers:
             raise UserError(f"the run is configured for {config.workers} workers but runs on {world}")
         self.trainable = configure(captioner, config.train, config.lora_rank, config.lora_alpha, config.seed)
+        if config.center_adapter:
+            center_adapter(captioner, train_set)
         self.optimizer = build_optimizer(list(self.trainable.items()), config.weight_decay)
         self.steps_per_epoch = steps_per_epoch(len(train_set), config.global_batch)
         self.total_steps = self.steps_per_epoch * config.epochs

@@ -3,7 +3,6 @@ import pyarrow.parquet as pq
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory):
     """The tiny preset (random MERT + captioner) in a model directory."""
@@ -14,7 +13,7 @@ def tiny_base(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic_catalog(tmp_path_factory):
-    """30 short synthetic pieces (24 train, 6 validation, 6 test) and a dataset file of {uri, answer, split} rows pointing at them."""
+    """30 short synthetic pieces (18 train, 6 validation, 6 test) and a dataset file of {uri, answer, split} rows pointing at them."""
     from musiscene_core.data.synthetic import make_catalog
 
     root = tmp_path_factory.mktemp("catalog")
@@ -23,3 +22,14 @@ def synthetic_catalog(tmp_path_factory):
     pq.write_table(pa.table({"uri": [str(p.path) for p in pieces], "answer": [p.caption for p in pieces],
                              "split": [p.split for p in pieces]}), data)
     return data
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tiny models' matrices are too small for threads to pay, and threads contend with Ray's workers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -52,15 +52,15 @@ def ray_run(tiny_base, synthetic_catalog, tmp_path_factory):
 def test_run_writes_model_report_and_keeps_the_data_cached(ray_run):
     config, summary = ray_run
     out = Path(config.out)
-    assert summary["examples"] == {"train": 24, "validation": 6, "test": 6}
-    assert summary["features_extracted"] == 30 and summary["steps"] == 12
+    assert summary["examples"] == {"train": 18, "validation": 6, "test": 6}
+    assert summary["features_extracted"] == 30 and summary["steps"] == 8
     for name in ("metrics.csv", "loss.png", "validation.png", "summary.json", "summary.md"):
         assert (out / "report" / name).stat().st_size > 0
-    assert json.loads((out / "report" / "summary.json").read_text())["steps"] == 12
+    assert json.loads((out / "report" / "summary.json").read_text())["steps"] == 8
     assert (out / "mullama" / "checkpoint.pth").is_file()
     assert resolve_model(summary["exported"]["model"]).name.endswith("-trained")
     losses = _train_losses(config.out)
-    assert len(losses) == 12 and losses[-1] < losses[0]
+    assert len(losses) == 8 and losses[-1] < losses[0]
 
 
 def test_two_workers_with_batch_b_follow_one_worker_with_batch_2b(ray_run, tiny_base):
