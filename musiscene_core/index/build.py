@@ -136,7 +136,7 @@ def _fresh_parts(rows: IndexRows, budget: int, flat_threshold: int, seed: int) -
 def _incremental_update(
     location: OutputLocation, existing: IndexInfo, rows: IndexRows, budget: int, flat_threshold: int, seed: int
 ) -> tuple[list[_Part], IndexRows, int, bool] | None:
-    """(parts, indexed rows, rows added, rebuilt or not); None when nothing is new."""
+    """(parts, indexed rows, rows added, rebuilt or not); None when the index already matches the tables."""
     if existing.captions.embedding_model != rows.caption_model:
         raise UserError(
             f"the index under {location.url} holds captions embedded with {existing.captions.embedding_model}, "
@@ -146,16 +146,18 @@ def _incremental_update(
     positions = pd.Index(rows.track_ids).get_indexer(indexed_ids)
     fresh = np.ones(len(rows), dtype=bool)
     fresh[positions[positions >= 0]] = False
-    if not fresh.any() and (positions >= 0).all():
-        return None
+    gone = bool((positions < 0).any())
     dims = (rows.caption_vectors.shape[1], rows.audio_vectors.shape[1])
     caption_plan, audio_plan = _plans(len(indexed_ids) + int(fresh.sum()), *dims, budget, flat_threshold)
     same_shape = (
         (caption_plan.factory, audio_plan.factory) == (existing.captions.factory, existing.audio.factory)
         and dims == (existing.captions.dim, existing.audio.dim)
     )
-    if not same_shape or (positions < 0).any():
-        # A new index type, or indexed tracks gone from the tables: start again from the tables.
+    if same_shape and not gone and not fresh.any():
+        return None
+    if not same_shape or gone:
+        # A new index type (more rows, another budget or threshold), or indexed tracks gone from
+        # the tables: start again from the tables.
         log.info("rebuilding the index under %s from its tables", location.url)
         return _fresh_parts(rows, budget, flat_threshold, seed), rows, len(rows), True
 

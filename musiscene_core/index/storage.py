@@ -74,6 +74,9 @@ class OutputLocation:
         except (ImportError, ValueError) as exc:
             raise UserError(f"cannot open output location {self.url!r}: {exc}") from exc
         self.root = self.root.rstrip("/")
+        # fsspec shares filesystem instances, and object stores cache listings in them: files
+        # written since (new shards, another build's index) must be seen.
+        self.fs.invalidate_cache()
 
     @property
     def is_local(self) -> bool:

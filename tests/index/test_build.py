@@ -151,6 +151,21 @@ def test_a_build_with_nothing_new_rewrites_nothing(tagged_run):
     assert (os.stat(manifest).st_mtime_ns, _sha256(manifest)) == before
 
 
+def test_a_budget_that_calls_for_another_index_type_rebuilds_even_without_new_tracks(tagged_run):
+    assert build_index(tagged_run).captions.factory == "Flat"
+    info = build_index(tagged_run, memory_budget="300KB")
+    assert info.rebuilt and info.captions.factory.endswith(",SQ8")
+
+
+def test_tracks_gone_from_the_tables_leave_the_index_on_the_next_build(tagged_run, rng):
+    build_index(tagged_run)
+    for folder in ("tracks", "captions", "features"):
+        os.remove(os.path.join(tagged_run, folder, "part-0.parquet"))
+    write_shard(tagged_run, random_shard(rng, ["only"]), "part-1")
+    info = build_index(tagged_run)
+    assert (info.rows, info.rebuilt) == (1, True)
+
+
 def test_crossing_the_size_threshold_rebuilds_with_the_new_index_type(tmp_path, rng):
     write_shard(tmp_path, random_shard(rng, [f"t{i}" for i in range(800)]), "part-0")
     assert build_index(tmp_path, flat_threshold=1000).captions.factory == "Flat"
