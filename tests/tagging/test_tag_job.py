@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import tag_env, write_catalog
+from tag_helpers import tag_env, write_catalog
 
 pytestmark = pytest.mark.integration
 
