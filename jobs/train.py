@@ -12,15 +12,15 @@ from the latest checkpoint; inside one run a crashed worker group is restarted f
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
 
 from musiscene_core.errors import UserError
 from musiscene_core.models.presets import resolve_model
-from musiscene_core.train.config import SELECT_METRICS, TrainConfig
+from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import steps_per_epoch
+from musiscene_core.train.loop import SELECTION_SCORE, UNSCORED
 from musiscene_core.train.prepare import claim_output, prepare
 from musiscene_core.train.trainable import adapter_mert_shape
 
@@ -87,14 +87,13 @@ def _train_worker(loop_config: dict) -> None:
     trainer.run(report, on_step=progress)
 
 
-def _best_checkpoint(result, config: TrainConfig):
-    """The checkpoint with the best `select_by` score among the evaluated ones; the latest when none is."""
-    mode = SELECT_METRICS[config.select_by]
-    scored = [(c, m[config.select_by]) for c, m in (result.best_checkpoints or [])
-              if isinstance(m.get(config.select_by), (int, float)) and math.isfinite(m[config.select_by])]
+def _best_checkpoint(result):
+    """The checkpoint with the best selection score among the evaluated ones; the latest when none is."""
+    scored = [(c, m[SELECTION_SCORE]) for c, m in (result.best_checkpoints or [])
+              if isinstance(m.get(SELECTION_SCORE), (int, float)) and m[SELECTION_SCORE] > UNSCORED]
     if not scored:
         return result.checkpoint
-    return (min if mode == "min" else max)(scored, key=lambda item: item[1])[0]
+    return max(scored, key=lambda item: item[1])[0]
 
 
 def run(config: TrainConfig, on_event=None) -> dict:
@@ -119,7 +118,12 @@ def run(config: TrainConfig, on_event=None) -> dict:
     steps_per_epoch(prepared.counts["train"], config.global_batch)  # fails early, with a clear message
 
     _init_ray(config.ray_address)
-    use_gpu = config.use_gpu if config.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    resources = ray.cluster_resources()
+    use_gpu = config.use_gpu if config.use_gpu is not None else resources.get("GPU", 0) > 0
+    kind = "GPU" if use_gpu else "CPU"
+    if config.ray_address is None and resources.get(kind, 0) < config.workers:
+        # On this machine Ray Train would wait for them forever (a cluster may autoscale, so it is not checked there).
+        raise UserError(f"{config.workers} workers need {config.workers} {kind}s; the Ray cluster has {resources.get(kind, 0):g}")
     storage_path, filesystem = _storage(config)
     trainer = TorchTrainer(
         _train_worker,
@@ -128,12 +132,12 @@ def run(config: TrainConfig, on_event=None) -> dict:
         run_config=ray.train.RunConfig(
             name=config.name, storage_path=storage_path, storage_filesystem=filesystem,
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=config.keep_checkpoints, checkpoint_score_attribute=config.select_by,
-                checkpoint_score_order=SELECT_METRICS[config.select_by]),
+                num_to_keep=config.keep_checkpoints, checkpoint_score_attribute=SELECTION_SCORE,
+                checkpoint_score_order="max"),
             failure_config=ray.train.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
-    say(f"training on {config.workers} worker(s) ({'GPU' if use_gpu else 'CPU'}), checkpoints in {config.storage_path()}/{config.name}")
+    say(f"training on {config.workers} worker(s) ({kind}), checkpoints in {config.storage_path()}/{config.name}")
     try:
         result = trainer.fit()
     except ray.train.TrainingFailedError as exc:
@@ -142,7 +146,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
         raise UserError("training ended without a checkpoint")
     with result.checkpoint.as_directory() as directory:
         state = TrainState.from_json(open(os.path.join(directory, STATE_FILE)).read())
-    best = _best_checkpoint(result, config)
+    best = _best_checkpoint(result)
     with best.as_directory() as directory:
         captioner = trained_captioner(config, spec, directory)
     say("exporting the trained model ...")

@@ -70,6 +70,7 @@ def train_demo(
     epochs: int = typer.Option(None, "--epochs"),
 ) -> None:
     """Generate scene music, train the tiny preset's adapter on 2 CPU workers and compare it with the untrained model."""
+    from jobs.train import run
     from musiscene_core.train.demo import DemoSettings, run_demo
 
     settings = DemoSettings(workdir=workdir, workers=workers)
@@ -78,6 +79,6 @@ def train_demo(
     if epochs is not None:
         settings.epochs = epochs
     console = Console()
-    result = run_demo(settings, say=console.print)
+    result = run_demo(settings, run, say=console.print)
     console.print(result["markdown"])
     console.print(json.dumps({k: result[k] for k in ("untrained", "trained", "seconds")}, indent=2))

@@ -172,9 +172,8 @@ def score_test(model_dir: str, out: Path, max_new_tokens: int = 64) -> dict:
     return summary
 
 
-def run_demo(settings: DemoSettings, say=print) -> dict:
-    from jobs.train import run as run_training
-
+def run_demo(settings: DemoSettings, run_training, say=print) -> dict:
+    """The whole demonstration; `run_training(config, on_event)` is the training job (jobs.train.run)."""
     started = time.time()
     # The tiny model's matrices are too small for threads to pay: one thread is faster, and far faster
     # when other work competes for the cores.

@@ -37,6 +37,8 @@ TRAINABLE_FILE = "trainable.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "state.json"
 EVAL_BATCH = 16
+SELECTION_SCORE = "selection_score"
+UNSCORED = -1e30
 
 Report = Callable[[dict, "Callable[[str], None] | None"], None]
 
@@ -254,10 +256,13 @@ class Trainer:
         return self.state
 
     def _report(self, row: dict, evaluated: bool, report: Report) -> None:
-        last_eval = self.state.history[-1] if evaluated else {}
+        metric = self.config.select_by
+        value = self.state.history[-1].get(metric) if evaluated else None
+        unscored = value is None or (isinstance(value, float) and math.isnan(value))
         metrics = {"step": self.state.step, "epoch": row["epoch"], "train_loss": row["train_loss"],
-                   # Mid-epoch checkpoints are for resuming: unscored (NaN sorts below every score).
-                   self.config.select_by: last_eval.get(self.config.select_by, float("nan")) if evaluated else float("nan")}
-        if metrics[self.config.select_by] is None:
-            metrics[self.config.select_by] = float("nan")
+                   # Higher is better; mid-epoch checkpoints exist for resuming and are never selected.
+                   # (A finite sentinel: Ray's run snapshot stores NaN and infinities as null.)
+                   SELECTION_SCORE: UNSCORED if unscored else (-value if SELECT_METRICS[metric] == "min" else value)}
+        if evaluated and not unscored:
+            metrics[metric] = value
         report(metrics, self.write_checkpoint if self.rank == 0 else None)

@@ -92,10 +92,11 @@ def test_killed_run_resumes_from_its_last_checkpoint_when_rerun(ray_run, tmp_pat
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     proc = subprocess.Popen(_cli_args(crash), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
-    first_checkpoint = tmp_path / "out" / "run" / "checkpoint-0000002"
+    # A checkpoint counts once Ray's run snapshot lists it (it is copied first, then registered).
+    snapshot = tmp_path / "out" / "run" / "checkpoint_manager_snapshot.json"
     deadline = time.time() + 300
     try:
-        while not (first_checkpoint / "state.json").exists():
+        while not (snapshot.exists() and "checkpoint-0000002" in snapshot.read_text()):
             assert proc.poll() is None, "the run ended before it could be interrupted"
             assert time.time() < deadline, "no checkpoint appeared"
             time.sleep(0.1)
