@@ -23,6 +23,8 @@ DEFAULT_RECALL_TARGET = 0.95
 DEFAULT_RECALL_QUERIES = 200
 # Stored vectors blended into one query.
 QUERY_BLEND = 3
+# Standard errors of the mean recall the tuning keeps between the target and its measurement.
+_CONFIDENCE_SE = 2.0
 # When no knob value reaches the target (lossy codes), take the cheapest within this of the best.
 _PLATEAU_TOLERANCE = 0.005
 
@@ -70,8 +72,8 @@ def tune(
 ) -> Tuning:
     """Pick the cheapest knob value whose recall@k reaches `target`; measure recall with it on fresh queries.
 
-    "Reaches" means the mean minus one standard error, so that the recall measured afterwards on
-    other queries falls short of the target less often than half the time. `vectors` are the rows
+    "Reaches" means the mean minus two standard errors (a one-sided ~97% bound), so that the
+    recall measured afterwards on other queries rarely falls short of the target. `vectors` are the rows
     of `index`, in order (the exact answers are computed from them).
     """
     k = min(RECALL_K, len(vectors))
@@ -87,7 +89,7 @@ def tune(
             _, found = vector_index.search(index, tuning_queries, k, {name: value})
             hits = per_query_recall(found, truth)
             measured.append((value, float(hits.mean())))
-            if hits.mean() - hits.std() / np.sqrt(len(hits)) >= target:
+            if hits.mean() - _CONFIDENCE_SE * hits.std() / np.sqrt(len(hits)) >= target:
                 chosen = value
                 break
         if chosen is None:
