@@ -74,7 +74,7 @@ def search(
     """Tracks whose imagined scene best matches TEXT."""
     scene_index = SceneIndex.load(index, endpoint_url=endpoint_url)
     hits = scene_index.search(text, k=k, min_duration=min_duration, max_duration=max_duration)
-    _print_hits({"query": text}, index, k, hits, as_json)
+    _output({"query": text}, index, k, hits, as_json)
 
 
 def similar(
@@ -91,22 +91,15 @@ def similar(
     # Resolve once: a file argument is hashed to find its track id.
     track_id = scene_index.track_id_at(scene_index.row_of(track))
     hits = scene_index.similar(track_id, k=k, min_duration=min_duration, max_duration=max_duration)
-    _print_hits({"track": track, "track_id": track_id}, index, k, hits, as_json)
-
-
-def _print_hits(query: dict, index: str, k: int, hits: list[SearchHit], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(query | {"index": index, "k": k, "hits": [hit.to_dict() for hit in hits]}, indent=2))
-        return
-    print_hits(Console(), " ".join(f"{key}: {value}" for key, value in query.items()), hits)
+    _output({"track": track, "track_id": track_id}, index, k, hits, as_json)
 
 
 def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
-    """The ranked table of `musiscene search` / `similar`."""
+    """A table of hits: rank, score, track (uri), duration (m:ss), caption."""
     table = Table(title=title, title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
-    table.add_column("track", overflow="fold")
+    table.add_column("track")
     table.add_column("duration", justify="right")
     table.add_column("caption", overflow="fold")
     for hit in hits:
@@ -115,6 +108,13 @@ def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
     console.print(table)
     if not hits:
         console.print("no track matches these filters")
+
+
+def _output(query: dict, index: str, k: int, hits: list[SearchHit], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(query | {"index": index, "k": k, "hits": [hit.to_dict() for hit in hits]}, indent=2))
+    else:
+        print_hits(Console(), " ".join(f"{key}: {value}" for key, value in query.items()), hits)
 
 
 def _summary_table(dst: str, info: IndexInfo) -> Table:
