@@ -154,6 +154,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
     summary = summarize(state.history, config, config.workers, state.best, wall_seconds=time.time() - started)
     summary.update(exported=exported, examples=prepared.counts, features_extracted=prepared.extracted,
                    features_reused=prepared.reused, dropped=prepared.dropped, base=spec.name,
-                   best_checkpoint=best.path, checkpoints=f"{config.storage_path()}/{config.name}")
+                   best_checkpoint=(f"s3://{best.path}" if config.storage_path().startswith("s3://") else best.path),
+                   checkpoints=f"{config.storage_path()}/{config.name}")
     summary["report"] = write_report(config.out, state.history, summary, config.endpoint_url)
     return summary
