@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from musiscene_core import tables
 from musiscene_core.catalog.storage import open_location
 from musiscene_core.errors import UserError
 
