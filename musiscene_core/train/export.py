@@ -40,28 +40,9 @@ def export(captioner, spec, out_dir: str | Path, llama_changed: bool) -> dict[st
         "name": f"{spec.name}-trained", "question": spec.question, "mert": mert, "captioner": "captioner",
         "random_weights": spec.random_weights, "base": spec.name,
     }, indent=2))
-    checkpoint = captioner.export_mullama(out / "mullama", include_llama=False)
-    if include_llama:
-        _write_mullama_llama(captioner, out / "mullama")
+    checkpoint = captioner.export_mullama(out / "mullama", include_llama=include_llama)
     return {"model": str(model_dir), "mullama_checkpoint": str(checkpoint),
             "mullama_llama_dir": str(out / "mullama" / "LLaMA" / "7B") if include_llama else captioner.llama_source["path"]}
-
-
-def _write_mullama_llama(captioner, root: Path) -> None:
-    """LLaMA/7B (Meta format) + LLaMA/tokenizer.model beside the checkpoint, as MU-LLaMA's `llama_dir` expects.
-
-    The base LLaMA file carries the base norms too (MU-LLaMA's checkpoint overrides them), so they are
-    taken with the frozen weights here."""
-    import shutil
-
-    from musiscene_core.models.mullama_format import write_meta_llama
-    from musiscene_core.models.mullama_model import parameter_group
-
-    state = captioner.model.mullama_state_dict()
-    base = {k: v for k, v in state.items()
-            if parameter_group(k) == "llama" or (k.startswith("llama.") and k.endswith("norm.weight"))}
-    write_meta_llama(root / "LLaMA" / "7B", captioner.config.llama, base)
-    shutil.copyfile(captioner.tokenizer.path, root / "LLaMA" / "tokenizer.model")
 
 
 def export_to(captioner, spec, out_uri: str, endpoint_url: str | None, llama_changed: bool) -> dict[str, str]:
