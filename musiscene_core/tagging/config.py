@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
+from musiscene_core.config_files import read_yaml_mapping
 from musiscene_core.errors import UserError
 
 
@@ -57,14 +57,7 @@ class TagConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "TagConfig":
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as exc:
-            raise UserError(f"config file {str(path)!r} does not exist") from exc
-        except yaml.YAMLError as exc:
-            raise UserError(f"config file {str(path)!r} is not valid YAML") from exc
-        if not isinstance(data, dict):
-            raise UserError(f"config file {str(path)!r} must hold a mapping of option names to values")
+        data = read_yaml_mapping(path)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

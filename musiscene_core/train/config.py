@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
+from musiscene_core.config_files import read_yaml_mapping
 from musiscene_core.errors import UserError
 
 TRAIN_GROUPS = ("adapter", "adapter+finetune")
@@ -99,14 +99,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as exc:
-            raise UserError(f"config file {str(path)!r} does not exist") from exc
-        except yaml.YAMLError as exc:
-            raise UserError(f"config file {str(path)!r} is not valid YAML") from exc
-        if not isinstance(data, dict):
-            raise UserError(f"config file {str(path)!r} must hold a mapping of option names to values")
+        data = read_yaml_mapping(path)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_options(data, source=f"config file {str(path)!r}")
 
