@@ -8,11 +8,11 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: setup demo test test-fast bench clean
 
-$(BIN)/musiscene: pyproject.toml
+$(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)" || $(BIN)/pip install -q "$(TORCH_SPEC)" --index-url $(TORCH_INDEX)
-	$(BIN)/pip install -q -e ".[cpu,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev]"
 	touch $@
 
 setup: $(BIN)/musiscene
