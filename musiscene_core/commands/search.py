@@ -99,9 +99,9 @@ def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
-    table.add_column("track")
+    table.add_column("track", overflow="fold", ratio=2)
     table.add_column("duration", justify="right")
-    table.add_column("caption", overflow="fold")
+    table.add_column("caption", overflow="fold", ratio=3)
     for hit in hits:
         duration = "-" if hit.duration_s is None else f"{int(hit.duration_s // 60)}:{hit.duration_s % 60:04.1f}"
         table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.uri, duration, hit.caption)
