@@ -39,7 +39,7 @@ from musiscene_core.index.selection import (
     plan_index,
 )
 from musiscene_core.index.source import IndexRows, read_index_rows
-from musiscene_core.index.storage import OutputLocation
+from musiscene_core.output_location import OutputLocation
 
 log = logging.getLogger(__name__)
 

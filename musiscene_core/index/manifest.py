@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from musiscene_core import tables
 from musiscene_core.errors import UserError
-from musiscene_core.index.storage import Commit, FileDigest, OutputLocation
+from musiscene_core.output_location import Commit, FileDigest, OutputLocation
 
 MANIFEST_FILE = "index.json"
 IDS_FILE = "ids.parquet"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from musiscene_core.errors import UserError
 from musiscene_core.index.manifest import IDS_FILE, IndexInfo, index_file
-from musiscene_core.index.storage import Commit, FileDigest, OutputLocation
+from musiscene_core.output_location import Commit, FileDigest, OutputLocation
 
 
 def ids_table(track_ids, uris, durations, captions) -> pa.Table:

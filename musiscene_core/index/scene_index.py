@@ -17,7 +17,7 @@ from musiscene_core.catalog.identity import sha256_stream
 from musiscene_core.errors import UserError
 from musiscene_core.index import persistence, vector_index
 from musiscene_core.index.manifest import IndexInfo, PartInfo, read_manifest
-from musiscene_core.index.storage import OutputLocation
+from musiscene_core.output_location import OutputLocation
 
 if TYPE_CHECKING:
     from musiscene_core.models.text_embedder import TextEmbedder

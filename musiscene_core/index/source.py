@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from musiscene_core import tables
 from musiscene_core.errors import UserError
-from musiscene_core.index.storage import OutputLocation
+from musiscene_core.output_location import OutputLocation
 
 
 @dataclass

@@ -1,11 +1,11 @@
-"""The output folder of a tagging run: atomic shards, committed state, resume sets and run records.
+"""The tables of a tagging run's output folder: atomic shards, committed state, resume sets and run records.
 
-Each processed batch becomes one shard per table with a shared shard id. Shards appear atomically:
-on local disks they are written under a hidden name ('.' prefix, which pyarrow and Ray readers skip)
-and renamed into place; on S3 a single PUT is already all-or-nothing. The tracks shard is written
-last, so a track counts as done only once its captions and features are in place. A crash between
-shards can leave captions/features rows without a tracks row; readers therefore join on tracks and
-keep one row per (track_id, model_version).
+Each processed batch becomes one shard per table with a shared shard id. Shards appear atomically
+(see `musiscene_core.output_location.Commit`: staged and renamed locally, one PUT on object
+stores), and readers skip names starting with '.' or '_'. The tracks shard is written last, so a
+track counts as done only once its captions and features are in place. A crash between shards can
+leave captions/features rows without a tracks row; readers therefore join on tracks and keep one
+row per (track_id, model_version).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import posixpath
-import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,46 +20,36 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from musiscene_core import tables
-from musiscene_core.catalog.storage import Location, open_location
+from musiscene_core.catalog.storage import storage_options
 from musiscene_core.errors import UserError
+from musiscene_core.output_location import OutputLocation
 
 
 @dataclass
 class OutputStore:
-    location: Location
+    location: OutputLocation
 
     @classmethod
     def open(cls, dst: str, endpoint_url: str | None = None) -> "OutputStore":
-        return cls(open_location(dst, endpoint_url))
+        # The endpoint applies when the output is on S3; a local output beside an S3 catalog ignores it.
+        return cls(OutputLocation(dst, storage_options=storage_options(dst, endpoint_url)))
 
     @property
     def uri(self) -> str:
-        return self.location.uri(self.location.root)
+        return self.location.root if self.location.is_local else self.location.url
 
-    def path(self, *parts: str) -> str:
-        return posixpath.join(self.location.root, *parts)
-
-    def write_bytes(self, rel_path: str, data: bytes) -> str:
+    def write_bytes(self, rel_path: str, data: bytes) -> None:
         """Write a file so that readers never see it half-written."""
-        fs, final = self.location.fs, self.path(rel_path)
-        if self.location.is_remote:
-            fs.pipe_file(final, data)
-            return final
-        directory, name = posixpath.split(final)
-        fs.makedirs(directory, exist_ok=True)
-        hidden = posixpath.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
-        with fs.open(hidden, "wb") as handle:
-            handle.write(data)
-        fs.mv(hidden, final)
-        return final
+        with self.location.commit() as commit:
+            commit.write_bytes(tuple(rel_path.split("/")), data)
 
-    def write_table(self, table_name: str, shard_id: str, table: pa.Table) -> str:
+    def write_table(self, table_name: str, shard_id: str, table: pa.Table) -> None:
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
-        return self.write_bytes(posixpath.join(table_name, f"part-{shard_id}.parquet"), sink.getvalue())
+        self.write_bytes(f"{table_name}/part-{shard_id}.parquet", sink.getvalue())
 
     def shard_paths(self, table_name: str) -> list[str]:
-        fs, directory = self.location.fs, self.path(table_name)
+        fs, directory = self.location.fs, self.location.path(table_name)
         if not fs.exists(directory):
             return []
         return sorted(p for p in fs.ls(directory, detail=False) if posixpath.basename(p).startswith("part-") and p.endswith(".parquet"))
@@ -94,8 +83,8 @@ class OutputStore:
         table = table.filter(pc.equal(table.column("model_version"), model_version))
         return set(zip(table.column("uri").to_pylist(), table.column("fingerprint").to_pylist()))
 
-    def write_run_record(self, run_id: str, record: dict) -> str:
-        return self.write_bytes(posixpath.join(tables.RUNS_DIR, f"{run_id}.json"), json.dumps(record, indent=2, default=str).encode())
+    def write_run_record(self, run_id: str, record: dict) -> None:
+        self.write_bytes(f"{tables.RUNS_DIR}/{run_id}.json", json.dumps(record, indent=2, default=str).encode())
 
     def require_tracks(self) -> pa.Table:
         table = self.latest_tracks()

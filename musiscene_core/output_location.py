@@ -1,10 +1,10 @@
-"""Where an index lives: the output folder of a tagging run, a local path or any fsspec URL (s3://...).
+"""The output folder of a run (a tagging run's tables, indexes, run records): a local path or any fsspec URL (s3://...).
 
-Writes are grouped in a `Commit` so that a reader never mistakes a half-written index for a
-whole one: locally files are staged under temporary names and renamed into place together; on
-object stores (where every PUT is atomic per object) they are written in place. Either way
-`index.json` is written last and records the size and sha256 of every other file, so it is the
-commit marker and readers check the files against it.
+Writes are grouped in a `Commit` so that a reader never mistakes a half-written file (a table
+shard, an index) for a whole one: locally files are staged under temporary names and renamed into
+place together; on object stores (where every PUT is atomic per object) they are written in place.
+Within a commit the last file written is the commit marker (the index's `index.json` records the
+size and sha256 of every other file, and readers check the files against it).
 """
 
 from __future__ import annotations
