@@ -53,16 +53,22 @@ def run_tag(config: TagConfig, quiet: bool = False) -> dict:
     from jobs.tag import run
 
     console = Console(stderr=True)
-    with Progress(
+    progress = Progress(
         TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         console=console, disable=quiet,
-    ) as progress:
-        task = progress.add_task("tag", total=None)
+    )
+    task = progress.add_task("tag", total=None)
 
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+    def on_progress(done: int, total: int) -> None:
+        # The bar appears once the catalog is listed, so an early error prints alone.
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=done, total=total)
 
+    try:
         result = run(config, on_progress=on_progress)
+    finally:
+        progress.stop()
     return result.as_dict()
 
 
