@@ -66,3 +66,11 @@ def s3_bucket(s3_endpoint):
     bucket = f"test-{uuid.uuid4().hex[:12]}"
     fs.mkdir(bucket)
     return s3_endpoint, bucket, fs
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The tiny preset (random weights), built once per session as `<models home>/tiny`."""
+    from musiscene_core.models.tiny_preset import make_tiny
+
+    return make_tiny(tmp_path_factory.mktemp("models") / "tiny")

@@ -28,13 +28,6 @@ def cli(capsys, *args):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from musiscene_core.models.tiny_preset import make_tiny
-
-    return make_tiny(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     root = tmp_path_factory.mktemp("catalog")
     (root / "sub").mkdir()
@@ -46,17 +39,17 @@ def catalog(tmp_path_factory):
     return root
 
 
-def expected_caption(tiny, samples_windows):
+def expected_caption(tiny_model, samples_windows):
     """Caption of the length-weighted mean of per-window MERT layer means, computed here from the model APIs."""
-    spec = resolve_model(str(tiny))
+    spec = resolve_model(str(tiny_model))
     means = spec.load_mert("cpu").layer_means(samples_windows)
     weights = np.array([len(w) for w in samples_windows], dtype=np.float64)
     track = (weights[:, None, None] * means).sum(0) / weights.sum()
     return spec.load_captioner("cpu").generate(track[None].astype(np.float32), spec.question, max_new_tokens=int(TOKENS)).texts[0]
 
 
-def test_folder_and_files_json_lines_with_errors_per_file(tiny, catalog, capsys):
-    code, out, err = cli(capsys, "caption", catalog, catalog / "missing.wav", "--model", tiny, "--json",
+def test_folder_and_files_json_lines_with_errors_per_file(tiny_model, catalog, capsys):
+    code, out, err = cli(capsys, "caption", catalog, catalog / "missing.wav", "--model", tiny_model, "--json",
                          "--max-new-tokens", TOKENS, "--batch-size", 2, "--device", "cpu")
     assert code == 1  # some inputs failed; the others were still captioned
     rows = {os.path.basename(r["uri"]): r for r in map(json.loads, out.splitlines())}
@@ -70,21 +63,21 @@ def test_folder_and_files_json_lines_with_errors_per_file(tiny, catalog, capsys)
     assert "3 captioned, 2 failed" in err and "random weights" in err
 
 
-def test_features_are_the_tagging_jobs_length_weighted_window_means(tiny, catalog, capsys):
+def test_features_are_the_tagging_jobs_length_weighted_window_means(tiny_model, catalog, capsys):
     samples = decode(catalog / "long.wav").samples
     whole = [samples[: 30 * RATE], samples[30 * RATE: 60 * RATE], samples[60 * RATE:]]  # 30 s windows, 10 s tail kept
-    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny, "--max-new-tokens", TOKENS, "--device", "cpu")
+    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny_model, "--max-new-tokens", TOKENS, "--device", "cpu")
     assert code == 0
-    assert out.rstrip("\n").split("\t") == [str(catalog / "long.wav"), " ".join(expected_caption(tiny, whole).split())]
-    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny, "--max-new-tokens", TOKENS, "--device", "cpu",
+    assert out.rstrip("\n").split("\t") == [str(catalog / "long.wav"), " ".join(expected_caption(tiny_model, whole).split())]
+    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny_model, "--max-new-tokens", TOKENS, "--device", "cpu",
                        "--policy", "mu-llama", "--json")
-    assert code == 0 and json.loads(out)["caption"] == expected_caption(tiny, [samples[: 60 * RATE]])
+    assert code == 0 and json.loads(out)["caption"] == expected_caption(tiny_model, [samples[: 60 * RATE]])
 
 
-def test_bad_options_and_nothing_to_caption_exit_2(tiny, catalog, capsys):
-    code, _, err = cli(capsys, "caption", catalog, "--model", tiny, "--policy", "middle")
+def test_bad_options_and_nothing_to_caption_exit_2(tiny_model, catalog, capsys):
+    code, _, err = cli(capsys, "caption", catalog, "--model", tiny_model, "--policy", "middle")
     assert code == 2 and "unknown window policy" in err
-    code, _, err = cli(capsys, "caption", catalog / "nowhere", "--model", tiny)
+    code, _, err = cli(capsys, "caption", catalog / "nowhere", "--model", tiny_model)
     assert code == 2 and err.startswith("error: nothing to caption") and "does not exist" in err
 
 

@@ -2,10 +2,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def models_home(tmp_path_factory):
-    """A private $MUSISCENE_MODELS with the tiny preset built once for the session."""
-    from musiscene_core.models.tiny_preset import make_tiny
-
-    home = tmp_path_factory.mktemp("models")
-    make_tiny(home / "tiny")
-    return home
+def models_home(tiny_model):
+    """A private $MUSISCENE_MODELS holding the session's tiny preset."""
+    return tiny_model.parent

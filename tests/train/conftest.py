@@ -4,14 +4,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory):
-    """The tiny preset (random MERT + captioner) in a model directory."""
-    from musiscene_core.models.tiny_preset import make_tiny
-
-    return make_tiny(tmp_path_factory.mktemp("tiny") / "base")
-
-
-@pytest.fixture(scope="session")
 def synthetic_catalog(tmp_path_factory):
     """30 short synthetic pieces (18 train, 6 validation, 6 test) and a dataset file of {uri, answer, split} rows pointing at them."""
     from musiscene_core.data.synthetic import make_catalog

@@ -29,8 +29,8 @@ def _config(tmp_path, **overrides):
     return TrainConfig(**options).validate()
 
 
-def _captioner(tiny_base):
-    return resolve_model(str(tiny_base)).load_captioner(device="cpu")
+def _captioner(tiny_model):
+    return resolve_model(str(tiny_model)).load_captioner(device="cpu")
 
 
 def test_schedule_is_linear_warmup_then_half_cycle_cosine():
@@ -90,8 +90,8 @@ def _snapshot(captioner):
 
 
 @pytest.mark.parametrize("train", ["adapter", "adapter+finetune"])
-def test_only_the_chosen_parameters_change(tiny_base, tmp_path, train):
-    captioner = _captioner(tiny_base)
+def test_only_the_chosen_parameters_change(tiny_model, tmp_path, train):
+    captioner = _captioner(tiny_model)
     layers, hidden = captioner.config.adapter.mert_layers, captioner.config.adapter.mert_dim
     before = _snapshot(captioner)
     trainer = Trainer(_config(tmp_path, train=train, epochs=1), captioner, synthetic_examples(8, layers, hidden),
@@ -109,8 +109,8 @@ def test_only_the_chosen_parameters_change(tiny_base, tmp_path, train):
     assert changed == learning
 
 
-def test_trained_model_exports_to_mullama_format_with_the_same_captions(tiny_base, tmp_path):
-    spec = resolve_model(str(tiny_base))
+def test_trained_model_exports_to_mullama_format_with_the_same_captions(tiny_model, tmp_path):
+    spec = resolve_model(str(tiny_model))
     captioner = spec.load_captioner(device="cpu")
     layers, hidden = captioner.config.adapter.mert_layers, captioner.config.adapter.mert_dim
     config = _config(tmp_path, epochs=1)
@@ -131,8 +131,8 @@ def test_trained_model_exports_to_mullama_format_with_the_same_captions(tiny_bas
     assert base.next_token_logits(features).tolist() != captioner.next_token_logits(features).tolist()
 
 
-def test_lora_option_trains_only_lora_and_merges_exactly(tiny_base, tmp_path):
-    captioner = _captioner(tiny_base)
+def test_lora_option_trains_only_lora_and_merges_exactly(tiny_model, tmp_path):
+    captioner = _captioner(tiny_model)
     trainable = configure(captioner, "adapter", lora_rank=2, lora_alpha=4.0)
     lora = [n for n in trainable if "lora_A." in n or "lora_B." in n]
     assert lora and all(".attention.w" in n for n in lora)

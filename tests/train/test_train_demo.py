@@ -12,8 +12,8 @@ def test_caption_sentences_cover_every_scene_class():
     assert None not in classes and len(set(classes)) == 6
 
 
-def test_caption_decoder_pretraining_teaches_llama_and_leaves_the_adapter_alone(tiny_base):
-    captioner = resolve_model(str(tiny_base)).load_captioner(device="cpu")
+def test_caption_decoder_pretraining_teaches_llama_and_leaves_the_adapter_alone(tiny_model):
+    captioner = resolve_model(str(tiny_model)).load_captioner(device="cpu")
     sentences = caption_sentences()[:12]
     codes = sentence_codes(captioner, sentences, torch.Generator().manual_seed(0))
     same = torch.nn.functional.cosine_similarity(codes[0], codes[1], dim=0)  # two calm-sea captions

@@ -35,13 +35,13 @@ def _train_losses(out: str) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def ray_run(tiny_base, synthetic_catalog, tmp_path_factory):
+def ray_run(tiny_model, synthetic_catalog, tmp_path_factory):
     """One uninterrupted 2-worker run through jobs.train.run."""
     import ray
 
     from jobs.train import run
 
-    config = TrainConfig(data=str(synthetic_catalog), base=str(tiny_base),
+    config = TrainConfig(data=str(synthetic_catalog), base=str(tiny_model),
                          out=str(tmp_path_factory.mktemp("ray") / "out"), eval_max_new_tokens=6, **{
                              k: v for k, v in OPTIONS.items() if k != "eval_max_new_tokens"})
     summary = run(config)
@@ -63,7 +63,7 @@ def test_run_writes_model_report_and_keeps_the_data_cached(ray_run):
     assert len(losses) == 8 and losses[-1] < losses[0]
 
 
-def test_two_workers_with_batch_b_follow_one_worker_with_batch_2b(ray_run, tiny_base):
+def test_two_workers_with_batch_b_follow_one_worker_with_batch_2b(ray_run, tiny_model):
     config, _ = ray_run
     single = TrainConfig(**{**config.as_dict(), "workers": 1, "batch_size": 2 * config.batch_size})
     assert single.global_batch == config.global_batch

@@ -8,7 +8,7 @@ from musiscene_core.train.config import TrainConfig
 pytestmark = pytest.mark.integration
 
 
-def test_training_writes_checkpoints_model_and_report_to_s3(s3_bucket, tiny_base, synthetic_catalog, tmp_path):
+def test_training_writes_checkpoints_model_and_report_to_s3(s3_bucket, tiny_model, synthetic_catalog, tmp_path):
     import ray
 
     from jobs.train import run
@@ -16,7 +16,7 @@ def test_training_writes_checkpoints_model_and_report_to_s3(s3_bucket, tiny_base
     endpoint, bucket, fs = s3_bucket
     ray.shutdown()  # workers must start with the S3 credentials the fixture put in the environment
     try:
-        summary = run(TrainConfig(data=str(synthetic_catalog), base=str(tiny_base), out=f"s3://{bucket}/train",
+        summary = run(TrainConfig(data=str(synthetic_catalog), base=str(tiny_model), out=f"s3://{bucket}/train",
                                   endpoint_url=endpoint, workers=2, epochs=1, batch_size=2, lr=5e-3,
                                   warmup_epochs=0.5, checkpoint_every=2, eval_limit=2, eval_max_new_tokens=4))
     finally:
