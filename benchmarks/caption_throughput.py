@@ -77,9 +77,9 @@ MERT_PREPROCESSOR = {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "feat
 
 
 def random_mert(device: torch.device, dtype: torch.dtype, config: dict = MERT_V1_330M):
-    from musiscene_core.models.mert import MertEncoder
-    from musiscene_core.models.mert_config import read_mert_spec
-    from musiscene_core.models.mert_model import MertModel
+    from musiscene_core.models.mert.encoder import MertEncoder
+    from musiscene_core.models.mert.configuration import read_mert_spec
+    from musiscene_core.models.mert.modeling import MertModel
 
     spec = read_mert_spec(config, MERT_PREPROCESSOR, "benchmark")
     torch.manual_seed(0)
@@ -90,9 +90,7 @@ def random_mert(device: torch.device, dtype: torch.dtype, config: dict = MERT_V1
 
 
 def llama_7b_config():
-    from musiscene_core.models.llama import LlamaConfig
-    from musiscene_core.models.mullama_model import MuLlamaConfig
-    from musiscene_core.models.music_adapter import MusicAdapterConfig
+    from musiscene_core.models.mullama.configuration import LlamaConfig, MuLlamaConfig, MusicAdapterConfig
 
     llama = LlamaConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32000, ffn_hidden_dim=11008, norm_eps=1e-5, lora_rank=16)
     return MuLlamaConfig(llama, MusicAdapterConfig(mert_layers=25, mert_dim=1024, dim=4096, hidden_dim=4 * 4096), prefix_layers=20)
@@ -100,8 +98,8 @@ def llama_7b_config():
 
 def random_captioner(cfg, device: torch.device, dtype: torch.dtype, tokenizer_dir: Path):
     """A MusiSceneCaptioner of configuration `cfg` with random weights made on `device` (no files)."""
-    from musiscene_core.models.captioner import MusiSceneCaptioner
-    from musiscene_core.models.mullama_model import MuLlamaModel
+    from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
+    from musiscene_core.models.mullama.modeling import MuLlamaModel
 
     with torch.device("meta"):
         model = MuLlamaModel(cfg).to(dtype)
@@ -131,8 +129,8 @@ def padded_tokenizer(workdir: Path, n_words: int):
     layer has its real size and every id the random model emits decodes."""
     from sentencepiece import sentencepiece_model_pb2
 
-    from musiscene_core.models.tiny import train_tiny_tokenizer
-    from musiscene_core.models.tokenizer import LlamaTokenizer
+    from musiscene_core.models.mullama.tiny import train_tiny_tokenizer
+    from musiscene_core.models.mullama.tokenizer import LlamaTokenizer
 
     path = workdir / "tokenizer.model"
     train_tiny_tokenizer(path, 400)
@@ -151,7 +149,7 @@ def padded_tokenizer(workdir: Path, n_words: int):
 def real_size_setup(workdir: Path, dtype_name: str) -> Setup:
     if not torch.cuda.is_available():
         raise SystemExit("--real-size needs a CUDA GPU (about 20 GB of memory); run the default tiny mode on a CPU.")
-    from musiscene_core.models.presets import MUSISCENE_QUESTION
+    from musiscene_core.models import MUSISCENE_QUESTION
 
     device, dtype = torch.device("cuda"), getattr(torch, dtype_name)
     mert, mert_params = random_mert(device, dtype)

@@ -108,7 +108,7 @@ def test_tiny_random_mert_layer_means_separate_the_scenes(tmp_path):
 
     Leave-one-out nearest centroid over 8 pieces per scene (chance is 1/6).
     """
-    from musiscene_core.models.mert import MertEncoder, make_tiny_mert
+    from musiscene_core.models.mert.encoder import MertEncoder, make_tiny_mert
 
     encoder = MertEncoder.from_pretrained(make_tiny_mert(tmp_path / "mert", seed=0), device="cpu")
     per_scene = 8

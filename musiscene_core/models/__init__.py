@@ -1,6 +1,7 @@
-"""Models: MERT, the MusiScene captioner, the text embedder and named presets.
+"""Models, one subpackage per architecture (`mert/`, `mullama/`), with the presets and the text embedder beside them.
 
-Exports are resolved lazily so that importing one model does not import (or require) the others.
+Exports are resolved lazily so that importing one model does not import (or require) the others, and
+`MUSISCENE_QUESTION` or `resolve_model` do not import torch.
 """
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "MertEncoder": "musiscene_core.models.mert",
-    "MusiSceneCaptioner": "musiscene_core.models.captioner",
-    "MUSISCENE_QUESTION": "musiscene_core.models.captioner",
+    "MertEncoder": "musiscene_core.models.mert.encoder",
+    "MusiSceneCaptioner": "musiscene_core.models.mullama.captioner",
+    "MUSISCENE_QUESTION": "musiscene_core.models.mullama.configuration",
     "TextEmbedder": "musiscene_core.models.text_embedder",
+    "resolve_model": "musiscene_core.models.presets",
 }
 
 __all__ = sorted(_EXPORTS)

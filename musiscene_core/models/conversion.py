@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.captioner import CONFIG_FILE, MusiSceneCaptioner
+from musiscene_core.models.mullama.captioner import CONFIG_FILE, MusiSceneCaptioner
 from musiscene_core.models.presets import PRESET_FILE
 
 MULLAMA_CHECKPOINT = "checkpoint.pth"

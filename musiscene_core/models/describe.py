@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.captioner import CONFIG_FILE
+from musiscene_core.models.mullama.captioner import CONFIG_FILE
 from musiscene_core.models.conversion import MULLAMA_CHECKPOINT, find_captioner, is_llama_dir
 from musiscene_core.models.presets import PRESET_FILE, resolve_model
 
@@ -89,8 +89,8 @@ def _describe_model(name_or_dir: str) -> dict:
 
 
 def describe_mert(name_or_dir: str) -> dict:
-    from musiscene_core.models.mert import MertEncoder
-    from musiscene_core.models.mert_checkpoint import locate_checkpoint, read_weights
+    from musiscene_core.models.mert.encoder import MertEncoder
+    from musiscene_core.models.mert.checkpoint import locate_checkpoint, read_weights
 
     encoder = MertEncoder.from_pretrained(name_or_dir, device="meta")  # checks every name and shape
     files = locate_checkpoint(name_or_dir)
@@ -143,7 +143,7 @@ def describe_captioner(src: str, llama_dir: str | None = None, tokenizer: str | 
 
 
 def describe_llama(path: Path) -> dict:
-    from musiscene_core.models.mullama_format import read_llama
+    from musiscene_core.models.mullama.checkpoint import read_llama
 
     weights = read_llama(path)  # memory-mapped; checks every shape against the configuration
     return {
@@ -158,8 +158,8 @@ def describe_llama(path: Path) -> dict:
 
 def describe_checkpoint(checkpoint: Path) -> dict:
     """A MU-LLaMA checkpoint without its LLaMA: the dimensions its tensors' shapes imply."""
-    from musiscene_core.models.mullama_format import read_mullama_checkpoint
-    from musiscene_core.models.mullama_model import parameter_group
+    from musiscene_core.models.mullama.checkpoint import read_mullama_checkpoint
+    from musiscene_core.models.mullama.modeling import parameter_group
 
     state = read_mullama_checkpoint(checkpoint)
     required = ("prefix_query.weight", "mu_mert_agg.weight", "mu_mert_proj.weight", "mu_mert_f1_1.weight")

@@ -20,11 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from musiscene_core.errors import UserError
+from musiscene_core.models.mullama.configuration import MU_LLAMA_QUESTION, MUSISCENE_QUESTION
+from musiscene_core.models.preset_file import PRESET_FILE, write_preset
 
-MUSISCENE_QUESTION = "What type of scene the music is suitable for?"
-MU_LLAMA_QUESTION = "Describe the music in detail."
 MERT_330M = "m-a-p/MERT-v1-330M"
-PRESET_FILE = "preset.json"
 
 
 def models_home() -> Path:
@@ -43,12 +42,12 @@ class ModelSpec:
     root: str | None = None
 
     def load_mert(self, device: str | None = None):
-        from musiscene_core.models.mert import MertEncoder
+        from musiscene_core.models import MertEncoder
 
         return MertEncoder.from_pretrained(self.mert, device=device)
 
     def load_captioner(self, device: str | None = None):
-        from musiscene_core.models.captioner import MusiSceneCaptioner
+        from musiscene_core.models import MusiSceneCaptioner
 
         if isinstance(self.captioner, dict):
             return MusiSceneCaptioner.from_mullama(device=device, **self.captioner)
@@ -151,8 +150,7 @@ def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
                     f"the {name_or_dir!r} preset needs its weights in {root} ({', '.join(missing)} missing); download them there "
                     f"(see the README, 'Real weights') or pass --model DIR"
                 )
-            root.mkdir(parents=True, exist_ok=True)
-            (root / PRESET_FILE).write_text(json.dumps(spec, indent=2))
+            write_preset(root, **spec)
         return _from_directory(root, question)
     if "/" in name_or_dir or name_or_dir.startswith("."):
         raise UserError(f"model directory {name_or_dir!r} does not exist")

@@ -11,11 +11,11 @@ The captioner's music adapter takes the tiny MERT's layer means ([mert_layers + 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
-from musiscene_core.models.presets import MUSISCENE_QUESTION, PRESET_FILE
+from musiscene_core.models.mullama.configuration import MUSISCENE_QUESTION
+from musiscene_core.models.preset_file import write_preset
 
 
 def make_tiny(
@@ -34,9 +34,9 @@ def make_tiny(
     name: str = "tiny",
 ) -> Path:
     """Write the tiny preset into `directory` (see module docstring); returns the directory."""
-    from musiscene_core.models.captioner import MusiSceneCaptioner
-    from musiscene_core.models.mert_tiny import make_tiny_mert
-    from musiscene_core.models.tiny import write_tiny_mullama
+    from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
+    from musiscene_core.models.mert.tiny import make_tiny_mert
+    from musiscene_core.models.mullama.tiny import write_tiny_mullama
 
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
@@ -48,6 +48,5 @@ def make_tiny(
                                    mert_dim=mert_hidden, vocab_size=vocab_size)
         captioner = MusiSceneCaptioner.from_mullama(files.checkpoint, files.llama_dir, files.tokenizer, device="cpu")
         captioner.save_pretrained(root / "captioner", include_llama=True)
-    (root / PRESET_FILE).write_text(json.dumps({"name": name, "question": MUSISCENE_QUESTION, "mert": "mert",
-                                                "captioner": "captioner", "random_weights": True}, indent=2))
+    write_preset(root, name=name, question=MUSISCENE_QUESTION, mert="mert", captioner="captioner", random_weights=True)
     return root

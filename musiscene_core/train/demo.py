@@ -26,7 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from musiscene_core.models.presets import MUSISCENE_QUESTION, PRESET_FILE, resolve_model
+from musiscene_core.models import MUSISCENE_QUESTION
+from musiscene_core.models.preset_file import PRESET_FILE, write_preset
+from musiscene_core.models.presets import resolve_model
 from musiscene_core.train import caption_scores
 from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import load_prepared
@@ -135,10 +137,9 @@ def build_base(directory: Path, settings: DemoSettings, say) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(random_dir / "mert", partial / "mert")
         captioner.save_pretrained(partial / "captioner", include_llama=True)
-        (partial / PRESET_FILE).write_text(json.dumps({
-            "name": "tiny-lm", "question": MUSISCENE_QUESTION, "mert": "mert", "captioner": "captioner",
-            "random_weights": True, "note": "tiny preset; LLaMA pretrained to decode caption sentences from sentence embeddings; adapter random",
-        }, indent=2))
+        write_preset(partial, name="tiny-lm", question=MUSISCENE_QUESTION, mert="mert", captioner="captioner",
+                     random_weights=True,
+                     note="tiny preset; LLaMA pretrained to decode caption sentences from sentence embeddings; adapter random")
         partial.rename(directory)
     return directory
 

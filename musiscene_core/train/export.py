@@ -8,12 +8,11 @@ base model (or LoRA was merged into it) it is written alongside (OUT/mullama/LLa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from musiscene_core.models.presets import PRESET_FILE
+from musiscene_core.models.preset_file import write_preset
 from musiscene_core.train.loop import TRAINABLE_FILE
 from musiscene_core.train.trainable import configure, load_base, load_trainable, merge_lora
 
@@ -36,10 +35,8 @@ def export(captioner, spec, out_dir: str | Path, llama_changed: bool) -> dict[st
     model_dir = out / "model"
     captioner.save_pretrained(model_dir / "captioner", include_llama=include_llama)
     mert = spec.mert if not Path(spec.mert).exists() else str(Path(spec.mert).resolve())
-    (model_dir / PRESET_FILE).write_text(json.dumps({
-        "name": f"{spec.name}-trained", "question": spec.question, "mert": mert, "captioner": "captioner",
-        "random_weights": spec.random_weights, "base": spec.name,
-    }, indent=2))
+    write_preset(model_dir, name=f"{spec.name}-trained", question=spec.question, mert=mert, captioner="captioner",
+                 random_weights=spec.random_weights, base=spec.name)
     checkpoint = captioner.export_mullama(out / "mullama", include_llama=include_llama)
     return {"model": str(model_dir), "mullama_checkpoint": str(checkpoint),
             "mullama_llama_dir": str(out / "mullama" / "LLaMA" / "7B") if include_llama else captioner.llama_source["path"]}

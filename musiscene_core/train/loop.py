@@ -27,6 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from musiscene_core.errors import UserError
+from musiscene_core.models.devices import default_dtype
 from musiscene_core.train import caption_scores
 from musiscene_core.train.config import SELECT_METRICS, TrainConfig
 from musiscene_core.train.dataset import ExampleSet, epoch_order, micro_batches, shard, steps_per_epoch
@@ -122,8 +123,8 @@ class Trainer:
         self.module = self._wrap(captioner.model)
 
     def _autocast(self):
-        """bf16 autocast on GPU (trainable tensors stay fp32); full fp32 on CPU."""
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        """Autocast to the device's training type on GPU (trainable tensors stay fp32); full fp32 on CPU."""
+        return torch.autocast("cuda", dtype=default_dtype(self.device, training=True)) if self.device.type == "cuda" else nullcontext()
 
     def _wrap(self, model):
         if self.world > 1:

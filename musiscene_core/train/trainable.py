@@ -16,16 +16,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
+from musiscene_core.models.devices import default_dtype
 
 LORA_TARGETS = ["wq", "wk", "wv", "wo"]
 
 
 def load_base(spec, device: torch.device, dtype: torch.dtype | None = None):
-    """The base captioner of a ModelSpec on `device`, in `dtype` (None: float32 on CPU, bfloat16 on CUDA)."""
-    from musiscene_core.models.captioner import MusiSceneCaptioner
+    """The base captioner of a ModelSpec on `device`, in `dtype` (None: the device's training type)."""
+    from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
 
     if dtype is None:
-        dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+        dtype = default_dtype(device, training=True)
     if isinstance(spec.captioner, dict):
         return MusiSceneCaptioner.from_mullama(device=device, dtype=dtype, **spec.captioner)
     return MusiSceneCaptioner.from_pretrained(spec.captioner, device=device, dtype=dtype)
@@ -103,11 +104,11 @@ def adapter_mert_shape(spec) -> tuple[int, int]:
     import json
 
     if isinstance(spec.captioner, dict):
-        from musiscene_core.models.mullama_format import read_mullama_checkpoint
+        from musiscene_core.models.mullama.checkpoint import read_mullama_checkpoint
 
         state = read_mullama_checkpoint(spec.captioner["checkpoint"])
         return int(state["mu_mert_agg.weight"].shape[1]), int(state["mu_mert_proj.weight"].shape[1])
-    from musiscene_core.models.captioner import CONFIG_FILE
+    from musiscene_core.models.mullama.captioner import CONFIG_FILE
 
     path = Path(spec.captioner) / CONFIG_FILE
     if not path.is_file():

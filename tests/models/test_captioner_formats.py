@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.captioner import MUSISCENE_QUESTION, MusiSceneCaptioner, format_prompt
-from musiscene_core.models.mullama_format import hf_permute, hf_unpermute, read_mullama_checkpoint, write_mullama_checkpoint
-from musiscene_core.models.tiny import write_tiny_mullama
-from musiscene_core.models.tokenizer import LlamaTokenizer
+from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
+from musiscene_core.models.mullama.configuration import MUSISCENE_QUESTION, format_prompt
+from musiscene_core.models.mullama.checkpoint import hf_permute, hf_unpermute, read_mullama_checkpoint, write_mullama_checkpoint
+from musiscene_core.models.mullama.tiny import write_tiny_mullama
+from musiscene_core.models.mullama.tokenizer import LlamaTokenizer
 
 EXPECTED_PROMPT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from musiscene_core.models.captioner import MUSISCENE_QUESTION, MusiSceneCaptioner
-from musiscene_core.models.llama import Attention, FeedForward, LlamaConfig, rotary_table
-from musiscene_core.models.tiny import write_tiny_mullama
+from musiscene_core.models import MUSISCENE_QUESTION, MusiSceneCaptioner
+from musiscene_core.models.mullama.configuration import LlamaConfig
+from musiscene_core.models.mullama.llama import Attention, FeedForward, rotary_table
+from musiscene_core.models.mullama.tiny import write_tiny_mullama
 
 QUESTIONS = [MUSISCENE_QUESTION, "Describe the music", "What is the mood of this song, and which instruments play in it?"]
 

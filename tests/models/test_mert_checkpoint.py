@@ -10,9 +10,9 @@ from huggingface_hub import constants as hf_constants
 from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.mert import MertEncoder, make_tiny_mert
-from musiscene_core.models.mert_config import read_mert_spec
-from musiscene_core.models.mert_model import MertModel, official_state_dict_shapes
+from musiscene_core.models.mert.encoder import MertEncoder, make_tiny_mert
+from musiscene_core.models.mert.configuration import read_mert_spec
+from musiscene_core.models.mert.modeling import MertModel, official_state_dict_shapes
 
 # m-a-p/MERT-v1-330M config.json. Values up to "mask_channel_selection" are as published; the
 # published file's remaining fields were not visible in the sources consulted and are filled in from

@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import Wav2Vec2FeatureExtractor
 
-from musiscene_core.models.mert import MertEncoder, _without_tf32, make_tiny_mert, normalize_waveform
-from musiscene_core.models.mert_model import _masked_instance_norm
+from musiscene_core.models.mert.encoder import MertEncoder, _without_tf32, make_tiny_mert, normalize_waveform
+from musiscene_core.models.mert.modeling import _masked_instance_norm
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musiscene_core.models.mert import MertEncoder
+from musiscene_core.models.mert.encoder import MertEncoder
 
 DATA = Path(__file__).parent / "data"
 

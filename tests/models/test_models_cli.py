@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from musiscene_core.cli import main
-from musiscene_core.models.captioner import MUSISCENE_QUESTION, MusiSceneCaptioner
-from musiscene_core.models.mullama_format import read_mullama_checkpoint
+from musiscene_core.models import MUSISCENE_QUESTION, MusiSceneCaptioner
+from musiscene_core.models.mullama.checkpoint import read_mullama_checkpoint
 from musiscene_core.models.presets import resolve_model
-from musiscene_core.models.tiny import write_tiny_mullama
+from musiscene_core.models.mullama.tiny import write_tiny_mullama
 
 
 def cli(capsys, *args):

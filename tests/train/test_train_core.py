@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.captioner import MusiSceneCaptioner
-from musiscene_core.models.presets import MUSISCENE_QUESTION, resolve_model
+from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
+from musiscene_core.models import MUSISCENE_QUESTION, resolve_model
 from musiscene_core.train import caption_scores
 from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import epoch_order, micro_batches, read_rows, steps_per_epoch

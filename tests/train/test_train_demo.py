@@ -3,7 +3,7 @@
 import torch
 
 from musiscene_core.data.synthetic_scenes import classify_caption
-from musiscene_core.models.presets import MUSISCENE_QUESTION, resolve_model
+from musiscene_core.models import MUSISCENE_QUESTION, resolve_model
 from musiscene_core.train.demo import caption_sentences, pretrain_language_model, sentence_codes
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from musiscene_core.models.captioner import MusiSceneCaptioner
+from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
 from musiscene_core.train.config import TrainConfig
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 import numpy as np
 
 from musiscene_core.data.synthetic_scenes import SCENE_NAMES, scene_caption
-from musiscene_core.models.presets import MUSISCENE_QUESTION
+from musiscene_core.models import MUSISCENE_QUESTION
 from musiscene_core.train.dataset import ExampleSet
 
 

@@ -19,9 +19,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.generation import generate_ids, prefill
-from musiscene_core.models.llama import LlamaConfig
-from musiscene_core.models.mullama_format import (
+from musiscene_core.models.devices import default_device, default_dtype
+from musiscene_core.models.mullama.configuration import (
+    MUSISCENE_QUESTION,
+    LlamaConfig,
+    MuLlamaConfig,
+    MusicAdapterConfig,
+    format_prompt,
+)
+from musiscene_core.models.mullama.generation import generate_ids, prefill
+from musiscene_core.models.mullama.checkpoint import (
     LlamaWeights,
     llama_shapes,
     read_llama,
@@ -30,28 +37,15 @@ from musiscene_core.models.mullama_format import (
     write_meta_llama,
     write_mullama_checkpoint,
 )
-from musiscene_core.models.mullama_model import (
+from musiscene_core.models.mullama.modeling import (
     GROUPS,
-    MuLlamaConfig,
     MuLlamaModel,
     causal_lm_loss,
     module_key,
     parameter_group,
     weights_fingerprint,
 )
-from musiscene_core.models.music_adapter import MusicAdapterConfig
-from musiscene_core.models.tokenizer import LlamaTokenizer
-
-MUSISCENE_QUESTION = "What type of scene the music is suitable for?"
-
-# MU-LLaMA's format_prompt fills the "Input" slot with Python's builtin `input` function, so the
-# text its models were trained and run with contains that function's repr. Reproduced verbatim.
-_MULLAMA_INPUT = "<built-in function input>"
-PROMPT_TEMPLATE = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n" + _MULLAMA_INPUT + "\n\n### Response:"
-)
+from musiscene_core.models.mullama.tokenizer import LlamaTokenizer
 
 CONFIG_FILE = "captioner.json"
 WEIGHTS_FILE = "captioner.safetensors"
@@ -61,11 +55,6 @@ FORMAT_NAME = "musiscene-captioner"
 FORMAT_VERSION = 1
 DEFAULT_LORA_RANK = 16  # MU-LLaMA's ModelArgs.lora_rank, used when a checkpoint carries no LoRA
 _REQUIRED_ADAPTER_KEYS = ("prefix_query.weight", "mu_mert_agg.weight", "mu_mert_proj.weight", "mu_mert_f1_1.weight")
-
-
-def format_prompt(question: str) -> str:
-    """The exact prompt string MU-LLaMA builds for a question."""
-    return PROMPT_TEMPLATE.format_map({"instruction": question})
 
 
 @dataclass
@@ -82,10 +71,10 @@ class TrainOutput:
 
 
 def resolve_device_dtype(device, dtype) -> tuple[torch.device, torch.dtype]:
-    """None -> CUDA in float16 (MU-LLaMA's GPU precision) when available, else CPU in float32."""
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """None -> CUDA when available, else CPU; the inference type of that device (`devices.default_dtype`)."""
+    dev = torch.device(device) if device is not None else default_device()
     if dtype is None:
-        return dev, torch.float16 if dev.type == "cuda" else torch.float32
+        return dev, default_dtype(dev)
     if isinstance(dtype, str):
         resolved = getattr(torch, dtype.removeprefix("torch."), None)
         if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:

@@ -8,34 +8,20 @@ between them and this module's attribute paths, which keep the adapter in its ow
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from musiscene_core.models.llama import KVCache, LlamaConfig, Transformer
-from musiscene_core.models.music_adapter import MusicAdapter, MusicAdapterConfig
+from musiscene_core.models.mullama.adapter import MusicAdapter
+from musiscene_core.models.mullama.configuration import MuLlamaConfig
+from musiscene_core.models.mullama.llama import KVCache, Transformer
 
 _ADAPTER_MODULE = "music_adapter."
 GROUPS = ("adapter", "finetune", "llama")
 # Finetune-phase tensors inside LLaMA, recognised by name as MU-LLaMA's get_trainable_params does.
 _FINETUNE_MARKERS = (".bias", "norm.", "lora_", ".gate")
-
-
-@dataclass(frozen=True)
-class MuLlamaConfig:
-    llama: LlamaConfig
-    adapter: MusicAdapterConfig
-    prefix_layers: int  # rows of prefix_query: the last `prefix_layers` LLaMA blocks receive an adapter token
-
-    def to_dict(self) -> dict:
-        return {"llama": self.llama.to_dict(), "adapter": self.adapter.to_dict(), "prefix_layers": self.prefix_layers}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "MuLlamaConfig":
-        return cls(LlamaConfig(**data["llama"]), MusicAdapterConfig(**data["adapter"]), int(data["prefix_layers"]))
 
 
 def mullama_key(module_key: str) -> str:

@@ -10,12 +10,14 @@ config) that code builds exactly a HuBERT model, so the configuration maps onto 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub.errors import StrictDataclassError
-from transformers import HubertConfig
 
 from musiscene_core.errors import UserError
+
+if TYPE_CHECKING:  # importing transformers' configuration classes imports torch
+    from transformers import HubertConfig
 
 MERT_MODEL_TYPE = "mert_model"
 
@@ -53,6 +55,8 @@ class MertSpec:
 
 def read_mert_spec(config: dict[str, Any], preprocessor: dict[str, Any], where: str) -> MertSpec:
     """Validate the two JSON documents of a MERT checkpoint found at `where` and combine them."""
+    from transformers import HubertConfig
+
     model_type = config.get("model_type")
     if model_type != MERT_MODEL_TYPE:
         raise UserError(f"config.json in {where} has model_type {model_type!r}, not a MERT model ({MERT_MODEL_TYPE!r}).")

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from musiscene_core.models.mert_config import read_mert_spec
-from musiscene_core.models.mert_model import MertModel, official_name
+from musiscene_core.models.mert.configuration import read_mert_spec
+from musiscene_core.models.mert.modeling import MertModel, official_name
 
 _CONV_KERNEL = [10, 3, 3, 3, 3, 2, 2]
 _CONV_STRIDE = [5, 2, 2, 2, 2, 2, 2]  # product 320: 24000 Hz / 320 = 75 frames per second

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.llama import LlamaConfig, meta_ffn_hidden_dim
+from musiscene_core.models.mullama.configuration import LlamaConfig, meta_ffn_hidden_dim
 
 # Dimension along which Meta's model-parallel shards split each tensor (None: replicated).
 _META_SPLIT_DIM = {

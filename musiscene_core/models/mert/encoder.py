@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiscene_core.models.mert_checkpoint import locate_checkpoint, match_state_dict, read_weights, weights_digest
-from musiscene_core.models.mert_config import MertSpec, read_mert_spec
-from musiscene_core.models.mert_model import LEGACY_WEIGHT_NORM_NAMES, MertModel, conv_output_frames
-from musiscene_core.models.mert_tiny import make_tiny_mert
+from musiscene_core.models.devices import default_device
+from musiscene_core.models.mert.checkpoint import locate_checkpoint, match_state_dict, read_weights, weights_digest
+from musiscene_core.models.mert.configuration import MertSpec, read_mert_spec
+from musiscene_core.models.mert.modeling import LEGACY_WEIGHT_NORM_NAMES, MertModel, conv_output_frames
+from musiscene_core.models.mert.tiny import make_tiny_mert
 
 __all__ = ["MertEncoder", "make_tiny_mert"]
 
@@ -62,7 +63,7 @@ class MertEncoder:
         expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
         state = match_state_dict(read_weights(files.weights), expected, LEGACY_WEIGHT_NORM_NAMES, files.weights)
         model.load_state_dict(state, strict=True, assign=True)
-        target_device = torch.device(device) if device is not None else _default_device()
+        target_device = torch.device(device) if device is not None else default_device()
         target_dtype = _resolve_dtype(dtype)
         model = model.to(device=target_device, dtype=target_dtype)
         version = f"{files.source}@{weights_digest(files.weights)}"
@@ -162,10 +163,6 @@ def _without_tf32() -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:

@@ -13,31 +13,18 @@ The current bridge uses RMSNorm (eps 1e-6) and bias-free linears; the legacy bri
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from musiscene_core.models.llama import RMSNorm
+from musiscene_core.models.mullama.configuration import MusicAdapterConfig
+from musiscene_core.models.mullama.llama import RMSNorm
 
 # Constants of MU-LLaMA's code, not stored in any of its files.
 MODALITY_WEIGHT = 1 / (1 + 1e-6)
 BRIDGE_RMSNORM_EPS = 1e-6
 BRIDGE_LAYERNORM_EPS = 1e-5
 N_BLOCKS = 3
-
-
-@dataclass(frozen=True)
-class MusicAdapterConfig:
-    mert_layers: int  # hidden states MERT returns, embeddings included (25 for MERT-v1-330M)
-    mert_dim: int  # MERT hidden size (1024)
-    dim: int  # LLaMA model width
-    hidden_dim: int  # width inside the SwiGLU blocks (4 * dim in MU-LLaMA)
-    legacy_bridge: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class MusicAdapter(nn.Module):

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.llama import KVCache
-from musiscene_core.models.mullama_model import MuLlamaModel
+from musiscene_core.models.mullama.llama import KVCache
+from musiscene_core.models.mullama.modeling import MuLlamaModel
 
 
 def sample_top_p(probs: torch.Tensor, top_p: float, generators: list[torch.Generator]) -> torch.Tensor:

@@ -21,11 +21,16 @@ from pathlib import Path
 import torch
 from sentencepiece import SentencePieceProcessor, SentencePieceTrainer
 
-from musiscene_core.models.captioner import MUSISCENE_QUESTION, format_prompt
-from musiscene_core.models.llama import LlamaConfig, meta_ffn_hidden_dim
-from musiscene_core.models.mullama_format import llama_shapes, write_hf_llama, write_meta_llama, write_mullama_checkpoint
-from musiscene_core.models.mullama_model import MuLlamaConfig, MuLlamaModel
-from musiscene_core.models.music_adapter import MusicAdapterConfig
+from musiscene_core.models.mullama.configuration import (
+    MUSISCENE_QUESTION,
+    LlamaConfig,
+    MuLlamaConfig,
+    MusicAdapterConfig,
+    format_prompt,
+    meta_ffn_hidden_dim,
+)
+from musiscene_core.models.mullama.checkpoint import llama_shapes, write_hf_llama, write_meta_llama, write_mullama_checkpoint
+from musiscene_core.models.mullama.modeling import MuLlamaModel
 
 _SCENES = [
     "a slow-motion shot of a couple walking through a rainy city street at night",

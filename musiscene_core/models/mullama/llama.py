@@ -11,46 +11,17 @@ map one to one. Differences from plain LLaMA, all taken from MU-LLaMA's finetune
   token its softmax weight is 1, so it needs no key.
 
 Rotary embeddings use Meta's layout (consecutive pairs of a head's channels form complex numbers);
-weights stored in Hugging Face's layout are permuted back on load (see `mullama_format`).
+weights stored in Hugging Face's layout are permuted back on load (see `checkpoint`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class LlamaConfig:
-    dim: int
-    n_layers: int
-    n_heads: int
-    vocab_size: int
-    ffn_hidden_dim: int
-    norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
-    lora_rank: int = 16
-    # MU-LLaMA builds its model with max_seq_len=8192; generation never runs past it.
-    max_seq_len: int = 8192
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_heads
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def meta_ffn_hidden_dim(dim: int, multiple_of: int, ffn_dim_multiplier: float | None) -> int:
-    """The feed-forward width Meta's code derives from `params.json` (4*dim, 2/3 of it, rounded up)."""
-    hidden = int(2 * (4 * dim) / 3)
-    if ffn_dim_multiplier is not None:
-        hidden = int(ffn_dim_multiplier * hidden)
-    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+from musiscene_core.models.mullama.configuration import LlamaConfig
 
 
 class RMSNorm(nn.Module):
