@@ -48,7 +48,7 @@ def sequential(catalog: Path, dst: Path) -> tuple[float, float, int]:
 
 
 def pipeline(catalog: Path, dst: Path) -> tuple[float, int]:
-    from jobs.tag import run
+    from musiscene_core.pipelines.tag import run
     from musiscene_core.tagging.config import TagConfig
 
     started = time.perf_counter()
@@ -73,7 +73,7 @@ def main() -> None:
         "",
         f"{args.tracks} synthetic tracks of {args.seconds:g} s (wav, flac, mp3, ogg), tiny preset, CPU only, same run.",
         "Sequential = load the models once, then decode -> MERT -> caption (batch 1) -> embed -> write, one file at a time,",
-        "as the reference implementation works. Pipeline = `musiscene tag` (jobs.tag.run) on local Ray, wall clock",
+        "as the reference implementation works. Pipeline = `musiscene tag` (musiscene_core.pipelines.tag.run) on local Ray, wall clock",
         "including Ray start-up and model loading in the actors, index build off.",
         "",
         "| path | ok tracks | seconds | tracks/s |",

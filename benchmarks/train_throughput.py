@@ -4,7 +4,7 @@
 
 Builds the tiny preset and a synthetic scene-caption dataset once (MERT features extracted once and
 shared by both runs), then trains the same global batch (16) with 1 worker x batch 16 and with
-2 workers x batch 8 through `jobs.train.run`. Throughput counts optimizer-step time only (no
+2 workers x batch 8 through `musiscene_core.pipelines.train.run`. Throughput counts optimizer-step time only (no
 evaluation, checkpoints or start-up): samples/s overall and per worker, and the 2-worker speed-up.
 Writes benchmarks/results/train_throughput.md.
 """
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-    from jobs.train import run
+    from musiscene_core.pipelines.train import run
     from musiscene_core.models.tiny_preset import make_tiny
     from musiscene_core.train.config import TrainConfig
 

@@ -50,7 +50,7 @@ def tag(
 
 
 def run_tag(config: TagConfig, quiet: bool = False) -> dict:
-    from jobs.tag import run
+    from musiscene_core.pipelines.tag import run
 
     console = Console(stderr=True)
     progress = Progress(

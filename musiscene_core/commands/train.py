@@ -38,7 +38,7 @@ def train(
     config: Path = typer.Option(None, "--config", help="YAML file of options; command-line options override it."),
 ) -> None:
     """Fine-tune the music adapter (LLaMA frozen) on a scene-caption dataset with Ray Train; rerun to resume."""
-    from jobs.train import run
+    from musiscene_core.pipelines.train import run
 
     overrides = dict(data=data, base=base, out=out, features=features, storage=storage, name=name, workers=workers,
                      use_gpu=gpu, epochs=epochs, lr=lr, blr=blr, warmup_epochs=warmup_epochs, batch_size=batch_size,
@@ -70,7 +70,7 @@ def train_demo(
     epochs: int = typer.Option(None, "--epochs"),
 ) -> None:
     """Generate scene music, train the tiny preset's adapter on 2 CPU workers and compare it with the untrained model."""
-    from jobs.train import run
+    from musiscene_core.pipelines.train import run
     from musiscene_core.train.demo import DemoSettings, run_demo
 
     settings = DemoSettings(workdir=workdir, workers=workers)

@@ -174,7 +174,7 @@ def score_test(model_dir: str, out: Path, max_new_tokens: int = 64) -> dict:
 
 
 def run_demo(settings: DemoSettings, run_training, say=print) -> dict:
-    """The whole demonstration; `run_training(config, on_event)` is the training job (jobs.train.run)."""
+    """The whole demonstration; `run_training(config, on_event)` is the training job (musiscene_core.pipelines.train.run)."""
     started = time.time()
     # The tiny model's matrices are too small for threads to pay: one thread is faster, and far faster
     # when other work competes for the cores.

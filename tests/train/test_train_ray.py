@@ -36,10 +36,10 @@ def _train_losses(out: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def ray_run(tiny_model, synthetic_catalog, tmp_path_factory):
-    """One uninterrupted 2-worker run through jobs.train.run."""
+    """One uninterrupted 2-worker run through musiscene_core.pipelines.train.run."""
     import ray
 
-    from jobs.train import run
+    from musiscene_core.pipelines.train import run
 
     config = TrainConfig(data=str(synthetic_catalog), base=str(tiny_model),
                          out=str(tmp_path_factory.mktemp("ray") / "out"), eval_max_new_tokens=6, **{

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 def test_training_writes_checkpoints_model_and_report_to_s3(s3_bucket, tiny_model, synthetic_catalog, tmp_path):
     import ray
 
-    from jobs.train import run
+    from musiscene_core.pipelines.train import run
 
     endpoint, bucket, fs = s3_bucket
     ray.shutdown()  # workers must start with the S3 credentials the fixture put in the environment

@@ -1,0 +1,8 @@
+"""The runners of the jobs: the only package of the library that imports Ray.
+
+tag         the tagging job on Ray Data (the stage graph of `musiscene_core.tagging.graph` as actor pools)
+train       adapter fine-tuning on Ray Train
+sequential  the same stage graph run in this process, without Ray (`caption`, training's feature
+            preparation, tests and benchmark baselines)
+ray_init    the one way the jobs start or join Ray
+"""
