@@ -1,7 +1,8 @@
-"""Tag throughput: the Ray Data pipeline vs a sequential one-file-at-a-time loop over the same stages.
+"""Tag throughput: the Ray Data pipeline vs a sequential one-file-at-a-time loop over the same stage graph.
 
 The baseline is the reference implementation's way of working: load the models once, then for each
-file decode it, run MERT, generate its caption (batch size 1) and embed it. Both paths use the tiny
+file decode it, run MERT, generate its caption (batch size 1), embed it and write it — the tagging
+job's stage graph on the in-process sequential runner with every batch size set to 1. Both paths use the tiny
 preset and the same catalog in the same run; the result is written to benchmarks/results/tag_throughput.md.
 
     python -m benchmarks.tag_throughput [--tracks 48] [--seconds 10]
@@ -32,17 +33,19 @@ def make_catalog(root: Path, tracks: int, seconds: float) -> None:
 def sequential(catalog: Path, dst: Path) -> tuple[float, float, int]:
     """Returns (model load seconds, processing seconds, ok tracks)."""
     from musiscene_core.catalog import list_tracks
-    from musiscene_core.models.presets import resolve_model
-    from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ShardWriter
+    from musiscene_core.models import resolve_model
+    from musiscene_core.pipelines.sequential import SequentialRunner
+    from musiscene_core.tagging.config import TagConfig
+    from musiscene_core.tagging.graph import build_stages
 
     started = time.perf_counter()
     model = resolve_model("tiny")
-    decode, mert, caption, embed = DecodeStage(), MertStage(model), CaptionStage(model), EmbedStage()
-    writer = ShardWriter(str(dst), model_version="sequential-baseline")
+    config = TagConfig(src=str(catalog), dst=str(dst), decode_batch_size=1, model_batch_size=1, shard_rows=1)
+    runner = SequentialRunner(build_stages(config, model, "sequential-baseline", device="cpu"))
     loaded = time.perf_counter()
     ok = 0
-    for ref in list_tracks(str(catalog)).tracks:
-        batch = writer(embed(caption(mert(decode({"uri": [ref.uri], "fingerprint": [ref.fingerprint]})))))
+    rows = [{"uri": ref.uri, "fingerprint": ref.fingerprint} for ref in list_tracks(str(catalog)).tracks]
+    for batch in runner.batches(rows):
         ok += int(batch["status"][0] == "ok")
     return loaded - started, time.perf_counter() - loaded, ok
 
@@ -60,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=48)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="report path")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
@@ -88,8 +92,8 @@ def main() -> None:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, Python {platform.python_version()}.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -1,4 +1,4 @@
-"""The output tables of a tagging run: one versioned schema shared by writers and readers.
+"""The output tables of a tagging run: one versioned schema shared by writers and readers, one builder per table.
 
 An output folder (local path or s3:// prefix) holds:
 
@@ -11,6 +11,10 @@ An output folder (local path or s3:// prefix) holds:
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
 import pyarrow as pa
 
 SCHEMA_VERSION = "1"
@@ -71,4 +75,63 @@ def features_schema(num_layers: int, hidden: int, audio_dim: int) -> pa.Schema:
             ("model_version", pa.string()),
         ],
         metadata=_META,
+    )
+
+
+def _nullable(values) -> list:
+    return [str(v) if v else None for v in values]
+
+
+def tracks_table(batch: dict, model_version: str, tagged_at: dt.datetime) -> pa.Table:
+    """One row per track of a stage batch, ok or error; missing values ("" , 0, NaN in the batch) become nulls."""
+    n = len(batch["uri"])
+    return pa.Table.from_pydict(
+        {
+            "track_id": _nullable(batch["track_id"]),
+            "uri": list(batch["uri"]),
+            "bytes": [int(b) for b in batch["bytes"]],
+            "fingerprint": list(batch["fingerprint"]),
+            "format": _nullable(batch["format"]),
+            "duration_s": [None if np.isnan(d) else float(d) for d in batch["duration_s"]],
+            "sample_rate": [int(s) or None for s in batch["sample_rate"]],
+            "channels": [int(c) or None for c in batch["channels"]],
+            "status": list(batch["status"]),
+            "error_kind": _nullable(batch["error_kind"]),
+            "error": _nullable(batch["error"]),
+            "model_version": [model_version] * n,
+            "tagged_at": [tagged_at] * n,
+        },
+        schema=tracks_schema(),
+    )
+
+
+def captions_table(track_ids: Sequence[str], questions: Sequence[str], captions: Sequence[str], caption_embedding: np.ndarray,
+                   embed_models: Sequence[str], model_version: str) -> pa.Table:
+    """One row per captioned track; `caption_embedding` is [n, dim] float32."""
+    return pa.Table.from_arrays(
+        [
+            pa.array(list(track_ids), pa.string()),
+            pa.array(list(questions), pa.string()),
+            pa.array(list(captions), pa.string()),
+            pa.FixedSizeListArray.from_arrays(pa.array(caption_embedding.reshape(-1)), caption_embedding.shape[1]),
+            pa.array(list(embed_models), pa.string()),
+            pa.array([model_version] * len(track_ids), pa.string()),
+        ],
+        schema=captions_schema(caption_embedding.shape[1]),
+    )
+
+
+def features_table(track_ids: Sequence[str], layer_means: np.ndarray, audio_embedding: np.ndarray, model_version: str) -> pa.Table:
+    """One row per track: MERT layer means [n, layers, hidden] (stored float16) and the audio embedding [n, dim]."""
+    n, layers, hidden = layer_means.shape
+    return pa.Table.from_arrays(
+        [
+            pa.array(list(track_ids), pa.string()),
+            pa.FixedSizeListArray.from_arrays(pa.array(layer_means.astype(np.float16).reshape(-1)), layers * hidden),
+            pa.array([layers] * n, pa.int32()),
+            pa.array([hidden] * n, pa.int32()),
+            pa.FixedSizeListArray.from_arrays(pa.array(audio_embedding.reshape(-1)), audio_embedding.shape[1]),
+            pa.array([model_version] * n, pa.string()),
+        ],
+        schema=features_schema(layers, hidden, audio_embedding.shape[1]),
     )

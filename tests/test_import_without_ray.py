@@ -22,8 +22,8 @@ print("imported")
 
 LIBRARY = [
     "musiscene_core.audio", "musiscene_core.catalog", "musiscene_core.models", "musiscene_core.index",
-    "musiscene_core.tables", "musiscene_core.tagging.stages",
-    "musiscene_core.train.prepare", "musiscene_core.cli",
+    "musiscene_core.tables", "musiscene_core.tagging.stages", "musiscene_core.tagging.graph",
+    "musiscene_core.pipelines.sequential", "musiscene_core.train.prepare", "musiscene_core.cli",
 ]
 
 

@@ -1,8 +1,8 @@
 """`musiscene caption`: scene captions for a few files or folders, printed as they are made.
 
-It runs the tagging pipeline's own stages (DecodeStage -> MertStage -> CaptionStage) in this process,
-batch by batch, so a track gets the caption `musiscene tag` stores for it with the same model,
-policy and generation settings. Exit status: 0 when every track was captioned, 1 when any input
+It runs the tagging job's stage graph up to the caption stage with the sequential runner (in this
+process, batch by batch), so a track gets the caption `musiscene tag` stores for it with the same
+model, policy and generation settings. Exit status: 0 when every track was captioned, 1 when any input
 or track failed (the others are still captioned and printed), 2 for a bad option or model.
 """
 
@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from musiscene_core.errors import UserError
@@ -40,8 +39,9 @@ def caption(
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint for s3:// inputs."),
 ) -> None:
     """Print one scene caption per track (`path<TAB>caption` lines, or JSON Lines with --json); errors go to stderr."""
-    from musiscene_core.models.presets import resolve_model
-    from musiscene_core.tagging.stages import CaptionStage, DecodeStage, MertStage
+    from musiscene_core.models import resolve_model
+    from musiscene_core.pipelines.sequential import SequentialRunner
+    from musiscene_core.tagging.graph import CAPTION, build_stages, model_version
 
     if policy not in POLICIES:
         raise UserError(f"unknown window policy {policy!r}; use 'whole' or 'mu-llama'")
@@ -52,22 +52,16 @@ def caption(
     if not tracks:
         raise UserError("nothing to caption: " + "; ".join(f"{row['uri']}: {row['reason']}" for row in failures))
     spec = resolve_model(model, question=question)
-    settings = dict(policy=policy, window_s=_DEFAULTS.window_s, hop_s=_DEFAULTS.hop_s, max_new_tokens=max_new_tokens,
-                    temperature=temperature, top_p=top_p, seed=seed)
+    config = TagConfig(src="", dst="", model=model, policy=policy, question=question, max_new_tokens=max_new_tokens,
+                       temperature=temperature, top_p=top_p, seed=seed, model_batch_size=batch_size, endpoint_url=endpoint_url)
     # The version `tag` records for these settings (its default text embedder), so outputs can be matched.
-    version = spec.version(**settings, embedder=_DEFAULTS.embedder)
-    emit = _Printer(as_json, version)
+    emit = _Printer(as_json, model_version(config, spec))
     for row in failures:
         emit(row)
-    decode = DecodeStage(policy, _DEFAULTS.window_s, _DEFAULTS.hop_s, _DEFAULTS.min_seconds, endpoint_url)
-    mert = MertStage(spec, device=device)
-    captioner = CaptionStage(spec, device=device, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-    for start in range(0, len(tracks), batch_size):
-        chunk = tracks[start:start + batch_size]
-        batch = {"uri": np.array([t.uri for t in chunk], dtype=object),
-                 "fingerprint": np.array([t.fingerprint for t in chunk], dtype=object)}
-        out = captioner(mert(decode(batch)))
-        for i in range(len(chunk)):
+    runner = SequentialRunner(build_stages(config, spec, None, device=device, last=CAPTION))
+    rows = [{"uri": t.uri, "fingerprint": t.fingerprint} for t in tracks]
+    for out in runner.batches(rows, batch_rows=batch_size):
+        for i in range(len(out["uri"])):
             emit({key: out[key][i] for key in ("uri", "track_id", "status", "caption", "question", "error_kind", "error", "duration_s")})
     emit.summary(time.time() - started, spec.random_weights)
     if emit.failed:

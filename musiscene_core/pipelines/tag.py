@@ -1,7 +1,8 @@
 """Ray Data runner of the tagging job: listing -> decode -> MERT -> caption -> embed -> Parquet shards.
 
-Thin by design: every stage is a `musiscene_core.tagging.stages` class; this module only decides
-where each runs (CPU tasks, actor pools, GPUs) and reports progress. `jobs/tag.py` and `musiscene tag`
+Thin by design: the stages and their placement come from `musiscene_core.tagging.graph.build_stages`
+(the same graph the sequential runner runs); this module maps them onto Ray Data (CPU tasks or actor
+pools, GPUs when the cluster has them) and reports progress. `jobs/tag.py` and `musiscene tag`
 call `run`.
 """
 
@@ -16,7 +17,7 @@ from musiscene_core.models import resolve_model
 from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.plan import plan_run
-from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter
+from musiscene_core.tagging.graph import Stage, build_stages, model_version
 from musiscene_core.tagging.store import OutputStore
 
 
@@ -57,18 +58,18 @@ class TagResult:
         }
 
 
-def _decode(batch, **kwargs):
-    return DecodeStage(**kwargs)(batch)
+def _run_task(batch, stage: Stage):
+    return stage.build()(batch)
 
 
-def _write(batch, **kwargs):
-    return ShardWriter(**kwargs)(batch)
-
-
-def _pool(size: int):
+def _map_stage(ds, stage: Stage):
+    """One stage onto Ray Data: stateless CPU tasks, or an actor pool that builds the stage once per actor."""
+    if stage.actors is None:
+        return ds.map_batches(_run_task, batch_size=stage.batch_size, num_cpus=stage.num_cpus, fn_kwargs=dict(stage=stage))
     from ray.data import ActorPoolStrategy
 
-    return ActorPoolStrategy(size=size)
+    return ds.map_batches(stage.cls, compute=ActorPoolStrategy(size=stage.actors), fn_constructor_kwargs=stage.kwargs,
+                          batch_size=stage.batch_size, num_cpus=stage.num_cpus, num_gpus=stage.num_gpus or None)
 
 
 def run(config: TagConfig, on_progress=None) -> TagResult:
@@ -79,13 +80,11 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
     config.validate()
     started = time.time()
     model = resolve_model(config.model, question=config.question)
-    model_version = model.version(policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-                                  max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                  top_p=config.top_p, seed=config.seed, embedder=config.embedder)
+    version = model_version(config, model)
     store = OutputStore.open(config.dst, config.endpoint_url)
-    plan = plan_run(config.src, store, model_version, force=config.force, endpoint_url=config.endpoint_url)
+    plan = plan_run(config.src, store, version, force=config.force, endpoint_url=config.endpoint_url)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
-    result = TagResult(run_id=run_id, dst=store.uri, model_version=model_version, listed=plan.listed,
+    result = TagResult(run_id=run_id, dst=store.uri, model_version=version, listed=plan.listed,
                        skipped=plan.skipped_done, skipped_non_audio=plan.skipped_non_audio,
                        random_weights=model.random_weights)
     if on_progress:
@@ -96,24 +95,10 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
         device = "cuda" if gpus > 0 else "cpu"
-        model_actor = dict(batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor, num_gpus=gpus or None)
         ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
                                  override_num_blocks=max(1, min(len(plan.todo), 200)))
-        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-            min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
-        generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
-        if gpus > 0 and not config.fuse_models:
-            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
-            ds = ds.map_batches(CaptionStage, compute=_pool(config.caption_actors),
-                                fn_constructor_kwargs=dict(model=model, device=device, **generation), **model_actor)
-            ds = ds.map_batches(EmbedStage, compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
-                                num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
-        else:
-            ds = ds.map_batches(ModelChain, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
-                model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
-        ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
+        for stage in build_stages(config, model, version, device=device, gpus_per_actor=gpus):
+            ds = _map_stage(ds, stage)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for status, kind, duration in zip(batch["status"], batch["error_kind"], batch["duration_s"]):
                 result.processed += 1

@@ -6,8 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from musiscene_core.config_files import read_yaml_mapping
+from musiscene_core.config_files import read_config_file
 from musiscene_core.errors import UserError
 
 
@@ -57,11 +56,7 @@ class TagConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "TagConfig":
-        data = read_yaml_mapping(path)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"config file {str(path)!r} has unknown options: {', '.join(unknown)}")
+        data = read_config_file(path, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data).validate()
 

@@ -1,8 +1,9 @@
 """The stages of the tagging pipeline as plain callable classes.
 
 Each `__init__` loads what it needs once; each `__call__` maps a batch (a dict of numpy arrays, one
-entry per track) to a batch. The same classes run in unit tests, in the sequential reference loop and
-as Ray Data actor pools. A track that fails anywhere keeps flowing as an error row with a reason.
+entry per track) to a batch. The same classes run in unit tests, in the sequential runner and as Ray
+Data actor pools; `musiscene_core.tagging.graph` orders and places them. A track that fails anywhere
+keeps flowing as an error row with a reason.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 import uuid
 
 import numpy as np
-import pyarrow as pa
 
 from musiscene_core import tables
 from musiscene_core.audio import AudioError, MuLlamaParity, WholeTrack, probe
@@ -184,10 +184,6 @@ class EmbedStage:
         return out
 
 
-def _nullable(values) -> list:
-    return [str(v) if v else None for v in values]
-
-
 class ShardWriter:
     """Writes one atomic shard per table for the batch and returns a small summary batch."""
 
@@ -198,59 +194,18 @@ class ShardWriter:
         self.model_version = model_version
 
     def __call__(self, batch: dict) -> dict:
-        n = len(batch["uri"])
         shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         ok = _ok_indices(batch)
-        versions = [self.model_version] * n
         if ok:
-            means = np.asarray(batch["mert_layer_means"])[ok]
-            _, layers, hidden = means.shape
-            audio = np.asarray(batch["audio_embedding"])[ok]
-            text = np.asarray(batch["caption_embedding"])[ok]
             ids = [batch["track_id"][i] for i in ok]
-            features = pa.Table.from_arrays(
-                [
-                    pa.array(ids, pa.string()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(means.astype(np.float16).reshape(-1)), layers * hidden),
-                    pa.array([layers] * len(ok), pa.int32()),
-                    pa.array([hidden] * len(ok), pa.int32()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(audio.reshape(-1)), audio.shape[1]),
-                    pa.array(versions[: len(ok)], pa.string()),
-                ],
-                schema=tables.features_schema(layers, hidden, audio.shape[1]),
-            )
-            captions = pa.Table.from_arrays(
-                [
-                    pa.array(ids, pa.string()),
-                    pa.array([batch["question"][i] for i in ok], pa.string()),
-                    pa.array([batch["caption"][i] for i in ok], pa.string()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(text.reshape(-1)), text.shape[1]),
-                    pa.array([batch["embed_model"][i] for i in ok], pa.string()),
-                    pa.array(versions[: len(ok)], pa.string()),
-                ],
-                schema=tables.captions_schema(text.shape[1]),
-            )
+            features = tables.features_table(ids, np.asarray(batch["mert_layer_means"])[ok],
+                                             np.asarray(batch["audio_embedding"])[ok], self.model_version)
+            captions = tables.captions_table(ids, [batch["question"][i] for i in ok], [batch["caption"][i] for i in ok],
+                                             np.asarray(batch["caption_embedding"])[ok], [batch["embed_model"][i] for i in ok],
+                                             self.model_version)
             self.store.write_table(tables.FEATURES, shard_id, features)
             self.store.write_table(tables.CAPTIONS, shard_id, captions)
-        now = dt.datetime.now(dt.timezone.utc)
-        tracks = pa.Table.from_pydict(
-            {
-                "track_id": _nullable(batch["track_id"]),
-                "uri": list(batch["uri"]),
-                "bytes": [int(b) for b in batch["bytes"]],
-                "fingerprint": list(batch["fingerprint"]),
-                "format": _nullable(batch["format"]),
-                "duration_s": [None if np.isnan(d) else float(d) for d in batch["duration_s"]],
-                "sample_rate": [int(s) or None for s in batch["sample_rate"]],
-                "channels": [int(c) or None for c in batch["channels"]],
-                "status": list(batch["status"]),
-                "error_kind": _nullable(batch["error_kind"]),
-                "error": _nullable(batch["error"]),
-                "model_version": versions,
-                "tagged_at": [now] * n,
-            },
-            schema=tables.tracks_schema(),
-        )
+        tracks = tables.tracks_table(batch, self.model_version, dt.datetime.now(dt.timezone.utc))
         self.store.write_table(tables.TRACKS, shard_id, tracks)
         return {
             "uri": np.asarray(batch["uri"]),

@@ -2,8 +2,8 @@
 
 Features are looked up by track id in the features stores given (a tagging run's output folder) and
 in the training output folder itself; rows that name an audio `uri` whose features are nowhere are
-decoded and run through MERT once, with the tagging pipeline's own decode and MERT stages, and the
-result is appended to OUT/features in the tagging `features` format, so a rerun finds them.
+decoded and run through MERT once, by the tagging job's stage graph (up to MERT) on the sequential
+runner, and the result is appended to OUT/features in the tagging `features` format, so a rerun finds them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyarrow as pa
 
 from musiscene_core import tables
 from musiscene_core.catalog.reading import open_track
@@ -55,43 +54,34 @@ def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | N
     """Decode and run MERT on `uris` once; append their features to OUT/features.
 
     Returns (track_id -> layer means, uri -> error reason for files that could not be used)."""
-    from musiscene_core.tagging.stages import OK, DecodeStage, MertStage, audio_embedding
+    from musiscene_core.pipelines.sequential import SequentialRunner
+    from musiscene_core.tagging.config import TagConfig
+    from musiscene_core.tagging.graph import MERT, build_stages
+    from musiscene_core.tagging.stages import OK, audio_embedding
     from musiscene_core.tagging.store import OutputStore
 
     store = OutputStore.open(out_uri, endpoint_url)
-    decode = DecodeStage(endpoint_url=endpoint_url)
-    mert = MertStage(model, device=None)
-    version = f"mert:{mert.encoder.model_version}"
+    # The tagging defaults (policy, windows, minimum length), so these features equal the ones `tag` stores.
+    graph = TagConfig(src="", dst=out_uri, endpoint_url=endpoint_url, model_batch_size=batch_size)
+    runner = SequentialRunner(build_stages(graph, model, None, device=None, last=MERT))
+    version = f"mert:{runner.built[MERT].encoder.model_version}"
     features: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
-    for start in range(0, len(uris), batch_size):
-        chunk = uris[start:start + batch_size]
-        batch = mert(decode({"uri": np.array(chunk, dtype=object), "fingerprint": np.array([""] * len(chunk), dtype=object)}))
+    done = 0
+    for batch in runner.batches(({"uri": uri, "fingerprint": ""} for uri in uris), batch_rows=batch_size):
         ok = [i for i, status in enumerate(batch["status"]) if status == OK]
         for i, status in enumerate(batch["status"]):
             if status != OK:
                 errors[str(batch["uri"][i])] = str(batch["error"][i])
         if ok:
             means = np.asarray(batch["mert_layer_means"])[ok]
-            _, layers, hidden = means.shape
             ids = [str(batch["track_id"][i]) for i in ok]
-            audio = audio_embedding(means)
-            table = pa.Table.from_arrays(
-                [
-                    pa.array(ids, pa.string()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(means.astype(np.float16).reshape(-1)), layers * hidden),
-                    pa.array([layers] * len(ok), pa.int32()),
-                    pa.array([hidden] * len(ok), pa.int32()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(audio.reshape(-1)), hidden),
-                    pa.array([version] * len(ok), pa.string()),
-                ],
-                schema=tables.features_schema(layers, hidden, hidden),
-            )
             shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-            store.write_table(tables.FEATURES, shard_id, table)
+            store.write_table(tables.FEATURES, shard_id, tables.features_table(ids, means, audio_embedding(means), version))
             features.update(zip(ids, means.astype(np.float16)))
+        done += len(batch["uri"])
         if on_progress:
-            on_progress(min(start + batch_size, len(uris)), len(uris))
+            on_progress(done, len(uris))
     return features, errors
 
 
