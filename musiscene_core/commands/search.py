@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import nullcontext
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,6 +18,14 @@ from musiscene_core.index.selection import DEFAULT_FLAT_THRESHOLD, DEFAULT_MEMOR
 index_app = typer.Typer(help="Build the FAISS scene indexes of a tagging run.", no_args_is_help=True)
 
 _ENDPOINT_HELP = "S3-compatible endpoint (MinIO, Ceph, moto, ...) for an s3:// DST."
+
+# The options `search` and `similar` share.
+IndexDir = Annotated[str, typer.Option("--index", help="Output folder holding index/ (local or s3://).")]
+TopK = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Number of tracks to return.")]
+MinDuration = Annotated[Optional[float], typer.Option("--min-duration", min=0.0, help="Shortest track, in seconds.")]
+MaxDuration = Annotated[Optional[float], typer.Option("--max-duration", min=0.0, help="Longest track, in seconds.")]
+EndpointUrl = Annotated[Optional[str], typer.Option("--endpoint-url", help=_ENDPOINT_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -64,12 +73,12 @@ def build(
 
 def search(
     text: str = typer.Argument(..., help='Scene description, e.g. "a chase through neon-lit streets".'),
-    index: str = typer.Option(..., "--index", help="Output folder holding index/ (local or s3://)."),
-    k: int = typer.Option(10, "-k", "--top-k", min=1, help="Number of tracks to return."),
-    min_duration: float = typer.Option(None, "--min-duration", min=0.0, help="Shortest track, in seconds."),
-    max_duration: float = typer.Option(None, "--max-duration", min=0.0, help="Longest track, in seconds."),
-    endpoint_url: str = typer.Option(None, "--endpoint-url", help=_ENDPOINT_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    index: IndexDir = ...,
+    k: TopK = 10,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+    endpoint_url: EndpointUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Tracks whose imagined scene best matches TEXT."""
     scene_index = SceneIndex.load(index, endpoint_url=endpoint_url)
@@ -79,12 +88,12 @@ def search(
 
 def similar(
     track: str = typer.Argument(..., help="Track id (sha256), its uri as tagged, or an audio file already tagged."),
-    index: str = typer.Option(..., "--index", help="Output folder holding index/ (local or s3://)."),
-    k: int = typer.Option(10, "-k", "--top-k", min=1, help="Number of tracks to return."),
-    min_duration: float = typer.Option(None, "--min-duration", min=0.0, help="Shortest track, in seconds."),
-    max_duration: float = typer.Option(None, "--max-duration", min=0.0, help="Longest track, in seconds."),
-    endpoint_url: str = typer.Option(None, "--endpoint-url", help=_ENDPOINT_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    index: IndexDir = ...,
+    k: TopK = 10,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+    endpoint_url: EndpointUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Tracks that sound most like TRACK (audio embeddings)."""
     scene_index = SceneIndex.load(index, endpoint_url=endpoint_url)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from musiscene_core.config_files import read_yaml_mapping
+from musiscene_core.config_files import check_known_options, read_config_file
 from musiscene_core.errors import UserError
 
 TRAIN_GROUPS = ("adapter", "adapter+finetune")
@@ -99,16 +99,13 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
-        data = read_yaml_mapping(path)
+        data = read_config_file(path, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_options(data, source=f"config file {str(path)!r}")
 
     @classmethod
     def from_options(cls, data: dict, source: str = "the options") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{source} has unknown options: {', '.join(unknown)}")
+        check_known_options(data, cls, source)
         missing = [name for name in ("data", "base", "out") if not data.get(name)]
         if missing:
             raise UserError(f"training needs {', '.join('--' + m for m in missing)}")
