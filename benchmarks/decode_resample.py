@@ -157,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each generated piece")
     parser.add_argument("--rounds", type=int, default=5, help="timed repetitions per measurement")
+    parser.add_argument("--out", type=Path, default=RESULT_PATH, help="report path")
     args = parser.parse_args()
 
     piece = music_like(args.seconds)
@@ -166,9 +167,9 @@ def main() -> None:
             path = write_audio(Path(folder) / f"piece.{fmt}", piece, SOURCE_RATE, fmt)
             rows.append(measure(path, fmt, args.seconds, args.rounds))
             print(rows[-1])
-    RESULT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    RESULT_PATH.write_text(report(rows, args.seconds, args.rounds))
-    print(f"wrote {RESULT_PATH}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(rows, args.seconds, args.rounds))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "synthetic_generation.md", help="report path")
     args = parser.parse_args()
     samples = int(args.seconds * DEFAULT_SAMPLE_RATE)
     rng = np.random.default_rng(0)
@@ -84,8 +85,8 @@ def main() -> None:
         + ", ".join(f"{name} {1000 * t:.1f}" for name, t in per_scene.items()),
         "",
     ]
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "synthetic_generation.md"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     print(f"wrote {out}")

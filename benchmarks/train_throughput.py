@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=240)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--global-batch", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=RESULT, help="report path")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -81,8 +82,8 @@ def main() -> None:
                      f"{summary['samples_per_s_per_worker']:.1f} | {summary['wall']:.0f} |")
     lines += ["", f"2 workers / 1 worker: {two['samples_per_s'] / one['samples_per_s']:.2f}x samples/s "
                   f"(per worker {two['samples_per_s_per_worker'] / one['samples_per_s_per_worker']:.2f}x).", ""]
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 
