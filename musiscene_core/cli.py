@@ -5,11 +5,25 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from musiscene_core.errors import UserError
 
+
+class _MusisceneGroup(TyperGroup):
+    """A UserError raised by any command below becomes one sentence on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     name="musiscene",
+    cls=_MusisceneGroup,
     help="Scene captions and scene search for music catalogs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -17,26 +31,25 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
+def get_app() -> typer.Typer:
+    """The app with every command registered (once); what the console script and CliRunner tests run."""
+    if not app.registered_commands:
+        from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
 
-    app.command("demo")(demo.demo)
-    app.add_typer(catalog.app, name="catalog")
-    app.command("tag")(tag.tag)
-    search.register(app)
-    app.command("caption")(caption.caption)
-    app.add_typer(models.app, name="models")
-    app.command("train")(train.train)
-    app.command("train-demo")(train.train_demo)
+        app.command("demo")(demo.demo)
+        app.add_typer(catalog.app, name="catalog")
+        app.command("tag")(tag.tag)
+        search.register(app)
+        app.command("caption")(caption.caption)
+        app.add_typer(models.app, name="models")
+        app.command("train")(train.train)
+        app.command("train-demo")(train.train_demo)
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register()
     try:
-        app(args=argv, standalone_mode=True)
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        get_app()(args=argv, standalone_mode=True)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

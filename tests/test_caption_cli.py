@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from cli_runner import musiscene
 from musiscene_core.audio import decode, write_audio
 from musiscene_core.cli import main
 from musiscene_core.data.synthetic import generate_piece
@@ -84,12 +83,10 @@ def test_bad_options_and_nothing_to_caption_exit_2(tiny_model, catalog, capsys):
 def test_make_tiny_then_caption_offline_from_scratch(tmp_path):
     """The acceptance check: a fresh models home, no network, two commands."""
     wav = write_audio(tmp_path / "some.wav", generate_piece("snowy_morning", seed=4, duration_s=3.0, sample_rate=RATE), RATE, "wav")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", MUSISCENE_MODELS=str(tmp_path / "home"))
-    run = lambda *args: subprocess.run([sys.executable, "-m", "musiscene_core", *map(str, args)],  # noqa: E731
-                                       capture_output=True, text=True, env=env, timeout=300)
-    made = run("models", "make-tiny", tmp_path / "tiny")
-    assert made.returncode == 0, made.stderr
-    captioned = run("caption", wav, "--model", tmp_path / "tiny", "--max-new-tokens", TOKENS)
-    assert captioned.returncode == 0, captioned.stderr
+    env = {"HF_HUB_OFFLINE": "1", "MUSISCENE_MODELS": str(tmp_path / "home")}
+    made = musiscene("models", "make-tiny", tmp_path / "tiny", env=env)
+    assert made.exit_code == 0, made.stderr
+    captioned = musiscene("caption", wav, "--model", tmp_path / "tiny", "--max-new-tokens", TOKENS, env=env)
+    assert captioned.exit_code == 0, captioned.stderr
     path, text = captioned.stdout.rstrip("\n").split("\t")
     assert path == str(wav) and text

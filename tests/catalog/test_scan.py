@@ -1,14 +1,13 @@
 """`musiscene catalog scan` on a folder mixing every supported format with broken files."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from cli_runner import musiscene
 from musiscene_core.audio import write_audio
 from musiscene_core.catalog import list_tracks
 from musiscene_core.catalog.scan import scan_tracks
@@ -89,9 +88,8 @@ def test_every_file_once_with_reasons(mixed_catalog):
 def test_cli_scan_summary_and_manifest(mixed_catalog, tmp_path):
     root, expected = mixed_catalog
     out = tmp_path / "m.parquet"
-    proc = subprocess.run([sys.executable, "-m", "musiscene_core", "catalog", "scan", str(root), "--out", str(out), "--json"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    proc = musiscene("catalog", "scan", root, "--out", out, "--json")
+    assert proc.exit_code == 0, proc.stderr
     summary = json.loads(proc.stdout)
     bad_kinds = sorted(k for k in expected.values() if k)
     assert summary["files"] == len(expected)
@@ -113,9 +111,8 @@ def test_cli_scan_summary_and_manifest(mixed_catalog, tmp_path):
 def test_cli_bad_arguments_give_one_sentence(tmp_path, args, needle):
     (tmp_path / "broken.parquet").write_text("nope")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = subprocess.run([sys.executable, "-m", "musiscene_core", *args, "--out", str(tmp_path / "o.parquet")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    proc = musiscene(*args, "--out", tmp_path / "o.parquet")
+    assert proc.exit_code == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
@@ -129,9 +126,8 @@ def test_scan_on_s3(s3_bucket, tmp_path):
         if path.is_file():
             fs.put_file(str(path), f"{bucket}/cat/{path.relative_to(local)}")
     out = f"s3://{bucket}/scan/manifest.parquet"
-    proc = subprocess.run([sys.executable, "-m", "musiscene_core", "catalog", "scan", f"s3://{bucket}/cat", "--out", out,
-                           "--endpoint-url", endpoint, "--json"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    proc = musiscene("catalog", "scan", f"s3://{bucket}/cat", "--out", out, "--endpoint-url", endpoint, "--json")
+    assert proc.exit_code == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["files"] == len(expected) and summary["duplicates"] == 1
     assert summary["ok"] == sum(1 for k in expected.values() if k is None)

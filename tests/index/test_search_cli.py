@@ -1,17 +1,12 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
+from cli_runner import musiscene
 from index_tables import Shard, random_shard, track_id_of, write_shard
 from musiscene_core.models.text_embedder import TextEmbedder
 
 SCENES = ["a car chase through neon-lit city streets at night", "a quiet snowy forest at dawn"]
-
-
-def _musiscene(*args):
-    return subprocess.run([sys.executable, "-m", "musiscene_core", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +31,14 @@ def run_dir(tmp_path_factory):
 
 
 def test_index_build_then_search_and_similar_from_the_command_line(run_dir):
-    built = _musiscene("index", "build", str(run_dir), "--memory-budget", "1GB", "--json")
-    assert built.returncode == 0, built.stderr
+    built = musiscene("index", "build", str(run_dir), "--memory-budget", "1GB", "--json")
+    assert built.exit_code == 0, built.stderr
     manifest = json.loads(built.stdout)
     assert manifest["rows"] == 102 and manifest["captions"]["factory"] == "Flat"
     assert manifest["memory_budget"] == 10**9
 
-    found = _musiscene("search", "a chase through neon-lit streets", "--index", str(run_dir), "-k", "2", "--json")
-    assert found.returncode == 0, found.stderr
+    found = musiscene("search", "a chase through neon-lit streets", "--index", str(run_dir), "-k", "2", "--json")
+    assert found.exit_code == 0, found.stderr
     result = json.loads(found.stdout)
     assert result["query"] == "a chase through neon-lit streets" and result["k"] == 2
     assert [hit["rank"] for hit in result["hits"]] == [1, 2]
@@ -56,18 +51,18 @@ def test_index_build_then_search_and_similar_from_the_command_line(run_dir):
         "caption": SCENES[0],
     }
 
-    table = _musiscene("similar", track_id_of("forest"), "--index", str(run_dir), "-k", "3", "--max-duration", "1000")
-    assert table.returncode == 0, table.stderr
+    table = musiscene("similar", track_id_of("forest"), "--index", str(run_dir), "-k", "3", "--max-duration", "1000")
+    assert table.exit_code == 0, table.stderr
     assert table.stdout.count("file:///catalog/t") + table.stdout.count("s3://catalog/chase") == 3
     assert "rank" in table.stdout and "caption" in table.stdout
 
 
 def test_command_line_errors_are_one_sentence_without_traceback(tmp_path):
-    missing = _musiscene("similar", "abc", "--index", str(tmp_path / "nowhere"), "--json")
-    assert missing.returncode == 2
+    missing = musiscene("similar", "abc", "--index", str(tmp_path / "nowhere"), "--json")
+    assert missing.exit_code == 2
     assert missing.stderr.startswith("error: ") and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
 
-    empty = _musiscene("index", "build", str(tmp_path))
-    assert empty.returncode == 2
+    empty = musiscene("index", "build", str(tmp_path))
+    assert empty.exit_code == 2
     assert "no tracks/ table" in empty.stderr and "Traceback" not in empty.stderr
