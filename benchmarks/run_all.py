@@ -2,7 +2,9 @@
 
 The quick forms use small inputs, so their numbers are not the ones quoted in the README (each
 benchmark's own command line, in its module docstring and its results file, makes those). Reports go
-to a scratch folder (default: benchmarks/results/quick/), never over the committed results.
+to a scratch folder (default: benchmarks/results/quick/), never over the committed results. The whole
+run took 21 minutes on a 2-core machine that other work kept busy (load average above 20); most of it
+is index_search embedding its caption-like vectors with MiniLM, tag_throughput and train_throughput.
 
     python -m benchmarks.run_all [--out DIR] [--only NAME ...]
 """
