@@ -47,26 +47,38 @@ def ratio(numerator: Spread, denominator: Spread) -> Spread:
     return Spread(tuple(n / d for n, d in zip(numerator.values, denominator.values)))
 
 
-def alternate(works: Mapping[str, Callable[[], object]], rounds: int, clock: Callable[[], float] = time.perf_counter,
-              warmup: bool = True, after: Callable[[], None] | None = None) -> dict[str, Spread]:
-    """Time each work once per round, taking turns; the order rotates each round so that neither side always
-    runs first (warm caches, a neighbour's burst). `clock` is wall time by default (time.process_time for CPU
-    time); `after` runs after each timed call (e.g. a CUDA synchronise) inside the timing."""
+def take_turns(works: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, list]:
+    """Call each work once per round and collect what it returns; the order rotates each round so that neither
+    side always runs first (warm caches, a neighbour's burst)."""
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     names = list(works)
-    if warmup:
-        for name in names:
-            works[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
+    results: dict[str, list] = {name: [] for name in names}
     for r in range(rounds):
         for k in range(len(names)):
             name = names[(r + k) % len(names)]
+            results[name].append(works[name]())
+    return results
+
+
+def alternate(works: Mapping[str, Callable[[], object]], rounds: int, clock: Callable[[], float] = time.perf_counter,
+              warmup: bool = True, after: Callable[[], None] | None = None) -> dict[str, Spread]:
+    """Time each work once per round with `take_turns`. `clock` is wall time by default (time.process_time for
+    CPU time); `after` runs after each timed call (e.g. a CUDA synchronise) inside the timing."""
+    if warmup:
+        for work in works.values():
+            work()
+
+    def timed(work: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
             start = clock()
-            works[name]()
+            work()
             if after is not None:
                 after()
-            times[name].append(clock() - start)
+            return clock() - start
+        return run
+
+    times = take_turns({name: timed(work) for name, work in works.items()}, rounds)
     return {name: Spread(tuple(values)) for name, values in times.items()}
 
 
