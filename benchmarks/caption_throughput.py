@@ -23,9 +23,7 @@ GPU memory and writes benchmarks/results/caption_throughput_real_size.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from benchmarks.rounds import Machine, Spread, alternate, ratio
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLE_RATE = 24000
@@ -191,18 +191,6 @@ def timed(work: Callable[[], object], device: torch.device) -> tuple[object, flo
     return result, time.perf_counter() - start
 
 
-def interleaved(works: list[Callable[[], object]], device: torch.device, rounds: int) -> list[tuple[object, float]]:
-    """Per work: (result of its last call, median seconds over `rounds`). The works take turns within each
-    round, so a slow spell of a shared machine falls on all of them alike."""
-    times: list[list[float]] = [[] for _ in works]
-    results: list[object] = [None] * len(works)
-    for _ in range(rounds):
-        for i, work in enumerate(works):
-            results[i], elapsed = timed(work, device)
-            times[i].append(elapsed)
-    return [(result, statistics.median(t)) for result, t in zip(results, times)]
-
-
 @dataclass
 class Measurement:
     tracks: int
@@ -210,8 +198,8 @@ class Measurement:
     max_new_tokens: int
     audio_seconds: float
     mert_s: float
-    reference_s: float
-    batched_s: float
+    reference_s: Spread  # seconds for all captions, per round
+    batched_s: Spread
     reference_tokens: int
     batched_tokens: int
     identical: int  # tracks whose token sequences are the same in both modes
@@ -228,11 +216,18 @@ def measure(setup: Setup, tracks: int, batch_size: int, max_new_tokens: int, rou
     def generate(start: int, stop: int):
         return setup.captioner.generate(features[start:stop], setup.question, max_new_tokens=max_new_tokens)
 
-    generate(0, 1), generate(0, batch_size)  # warm-up
-    (ref_results, reference_s), (batch_results, batched_s) = interleaved([
-        lambda: [generate(i, i + 1) for i in range(tracks)],
-        lambda: [generate(s, s + batch_size) for s in range(0, tracks, batch_size)],
-    ], setup.device, rounds)
+    outputs: dict[str, list] = {}
+
+    def reference():
+        outputs["reference"] = [generate(i, i + 1) for i in range(tracks)]
+
+    def batched():
+        outputs["batched"] = [generate(s, s + batch_size) for s in range(0, tracks, batch_size)]
+
+    sync = torch.cuda.synchronize if setup.device.type == "cuda" else None
+    times = alternate({"reference": reference, "batched": batched}, rounds, after=sync)
+    reference_s, batched_s = times["reference"], times["batched"]
+    ref_results, batch_results = outputs["reference"], outputs["batched"]
     ref_ids = [ids for r in ref_results for ids in r.token_ids]
     batch_ids = [ids for r in batch_results for ids in r.token_ids]
     single = np.concatenate([setup.captioner.next_token_logits(features[i:i + 1], setup.question) for i in range(batch_size)])
@@ -249,41 +244,38 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-def machine() -> list[str]:
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    lines = [f"- CPU: {cpu}, {os.cpu_count()} logical cores; torch threads: {torch.get_num_threads()}"]
+def machine_lines(machine: Machine) -> list[str]:
+    lines = machine.lines(f"; torch threads: {torch.get_num_threads()}")
     if torch.cuda.is_available():
-        lines.append(f"- GPU: {torch.cuda.get_device_name()} (CUDA {torch.version.cuda})")
-    lines.append(f"- {platform.platform()}, Python {platform.python_version()}, torch {torch.__version__}")
-    lines.append(f"- load average over the last minute when the report was written: {os.getloadavg()[0]:.1f} (other work on the machine)")
+        lines.insert(1, f"- GPU: {torch.cuda.get_device_name()} (CUDA {torch.version.cuda})")
+    lines.append(f"- torch {torch.__version__}")
     return lines
 
 
-def report(setup: Setup, m: Measurement, rounds: int, started: float) -> str:
-    def rate(count: float, secs: float) -> str:
-        return f"{count / secs:,.2f}"
+def report(setup: Setup, m: Measurement, rounds: int, started: float, machine: Machine, command: str) -> str:
+    def rate(count: float, secs: Spread) -> str:
+        return secs.map(lambda t: count / t).text("{:,.2f}")
 
-    end_to_end_ref = m.tracks / (m.mert_s + m.reference_s)
-    end_to_end_batched = m.tracks / (m.mert_s + m.batched_s)
+    end_to_end_ref = m.reference_s.map(lambda t: m.tracks / (m.mert_s + t))
+    end_to_end_batched = m.batched_s.map(lambda t: m.tracks / (m.mert_s + t))
     return "\n".join([
         f"# Caption throughput ({setup.name})",
         "",
-        f"{m.tracks} tracks, greedy decoding, at most {m.max_new_tokens} new tokens per caption; generation times are the "
-        f"median of {rounds} round(s) after a warm-up call (the two modes take turns in each round), on the same weights and features in the same run.",
+        f"`{command}`",
+        "",
+        f"{m.tracks} tracks, greedy decoding, at most {m.max_new_tokens} new tokens per caption. Every number is the "
+        f"median (min–max) over {rounds} rounds after a warm-up call; the two modes take turns in each round, on the "
+        "same weights and features in the same run, and ratios pair each round's two runs.",
         "`reference` = one track per `generate` call (batch 1, KV cache), as MU-LLaMA's inference loops over a catalog; "
         f"`batched` = {m.batch_size} tracks per call (left-padded prompts, one KV cache), as `musiscene caption` and the "
         "tagging job run.",
         "",
         "| decoding | captions/s | new tokens/s | seconds for all captions | new tokens |",
         "|---|---:|---:|---:|---:|",
-        f"| reference (batch 1) | {rate(m.tracks, m.reference_s)} | {rate(m.reference_tokens, m.reference_s)} | {m.reference_s:.2f} | {m.reference_tokens:,} |",
-        f"| batched (batch {m.batch_size}) | {rate(m.tracks, m.batched_s)} | {rate(m.batched_tokens, m.batched_s)} | {m.batched_s:.2f} | {m.batched_tokens:,} |",
+        f"| reference (batch 1) | {rate(m.tracks, m.reference_s)} | {rate(m.reference_tokens, m.reference_s)} | {m.reference_s.text()} | {m.reference_tokens:,} |",
+        f"| batched (batch {m.batch_size}) | {rate(m.tracks, m.batched_s)} | {rate(m.batched_tokens, m.batched_s)} | {m.batched_s.text()} | {m.batched_tokens:,} |",
         "",
-        f"**Batched / reference: {m.reference_s / m.batched_s:.1f}x captions per second.** "
+        f"**Batched / reference: {ratio(m.reference_s, m.batched_s).text('{:.1f}x')} captions per second.** "
         f"Identical token sequences in both modes: {m.identical} of {m.tracks} (on average the first "
         f"{m.common_prefix:.1f} tokens agree); first-token logits of batch 1 vs batch {m.batch_size} differ by at most "
         f"{m.logits_difference:.1e} of the largest logit."
@@ -292,8 +284,8 @@ def report(setup: Setup, m: Measurement, rounds: int, started: float) -> str:
            "where a random model's two best tokens are nearly tied, that flips a greedy choice and the sequences part."),
         "",
         f"End to end with MERT ({m.audio_seconds:g} s of audio per track, one track per MERT call, "
-        f"{m.mert_s / m.tracks * 1000:.0f} ms per track): reference {end_to_end_ref:,.2f} captions/s, "
-        f"batched {end_to_end_batched:,.2f} captions/s ({end_to_end_batched / end_to_end_ref:.1f}x).",
+        f"{m.mert_s / m.tracks * 1000:.0f} ms per track, one timing): reference {end_to_end_ref.text('{:,.2f}')} captions/s, "
+        f"batched {end_to_end_batched.text('{:,.2f}')} captions/s ({ratio(end_to_end_batched, end_to_end_ref).text('{:.1f}x')}).",
         "",
         "Setup:",
         "",
@@ -301,7 +293,7 @@ def report(setup: Setup, m: Measurement, rounds: int, started: float) -> str:
         "",
         "Machine:",
         "",
-        *machine(),
+        *machine_lines(machine),
         "",
         f"Run took {time.time() - started:.0f} s in all.",
         "",
@@ -323,6 +315,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.time()
+    machine = Machine()
     threads = args.threads or (None if args.real_size else 1)
     if threads:
         torch.set_num_threads(threads)
@@ -333,7 +326,8 @@ def main() -> None:
     print(result, flush=True)
     out = args.out or RESULTS / ("caption_throughput_real_size.md" if args.real_size else "caption_throughput.md")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report(setup, result, args.rounds, started))
+    command = " ".join(["python -m benchmarks.caption_throughput", *sys.argv[1:]])
+    out.write_text(report(setup, result, args.rounds, started, machine, command))
     print(f"wrote {out}")
 
 

@@ -5,22 +5,18 @@
 Generates one 44.1 kHz stereo piece per format, then times `musiscene_core.audio.decode`, the
 streaming `iter_chunks`, and the naive baseline `librosa.load(path, sr=24000, mono=True)`
 (libsndfile + soxr "HQ", the same resampler quality as ours) on the same files in the same run.
-Each time is the median over rounds of CPU time (all threads) after one untimed warm-up call.
-Writes benchmarks/results/decode_resample.md.
+The three take turns in each round (CPU time, all threads, after one untimed warm-up call); the report gives
+the median with min–max over rounds. Writes benchmarks/results/decode_resample.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import av
 import librosa
@@ -28,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from benchmarks.rounds import Machine, Spread, alternate, ratio
 from musiscene_core.audio import SAMPLE_RATE, decode, iter_chunks, write_audio
 
 RESULT_PATH = Path(__file__).parent / "results" / "decode_resample.md"
@@ -39,9 +36,9 @@ SOURCE_RATE = 44100
 class Row:
     fmt: str
     audio_s: float
-    ours_cpu_s: float
-    streaming_cpu_s: float
-    baseline_cpu_s: float | None  # None when librosa cannot read the format
+    ours_cpu_s: Spread
+    streaming_cpu_s: Spread
+    baseline_cpu_s: Spread | None  # None when librosa cannot read the format
     max_difference: float | None  # largest |ours - librosa| sample difference
 
 
@@ -62,16 +59,6 @@ def music_like(seconds: float, rate: int = SOURCE_RATE) -> np.ndarray:
     return np.stack([left, right], axis=1).astype(np.float32)
 
 
-def cpu_seconds(work: Callable[[], object], rounds: int) -> float:
-    work()  # warm-up: lazy imports, caches, first-call overheads
-    times = []
-    for _ in range(rounds):
-        start = time.process_time()
-        work()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
-
-
 def librosa_load(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -81,65 +68,63 @@ def librosa_load(path: Path) -> np.ndarray:
 
 def measure(path: Path, fmt: str, audio_s: float, rounds: int) -> Row:
     ours = decode(path).samples
-    ours_cpu = cpu_seconds(lambda: decode(path), rounds)
-    streaming_cpu = cpu_seconds(lambda: sum(len(c) for c in iter_chunks(path)), rounds)
+    works = {"ours": lambda: decode(path), "streaming": lambda: sum(len(c) for c in iter_chunks(path))}
     try:
         baseline = librosa_load(path)
+        works["librosa"] = lambda: librosa_load(path)
     except Exception:  # librosa has no reader for this format here (audioread needs an ffmpeg binary)
-        return Row(fmt, audio_s, ours_cpu, streaming_cpu, None, None)
-    baseline_cpu = cpu_seconds(lambda: librosa_load(path), rounds)
+        baseline = None
+    times = alternate(works, rounds, clock=time.process_time)
+    if baseline is None:
+        return Row(fmt, audio_s, times["ours"], times["streaming"], None, None)
     n = min(len(ours), len(baseline))
-    return Row(fmt, audio_s, ours_cpu, streaming_cpu, baseline_cpu, float(np.abs(ours[:n] - baseline[:n]).max()))
+    return Row(fmt, audio_s, times["ours"], times["streaming"], times["librosa"], float(np.abs(ours[:n] - baseline[:n]).max()))
 
 
-def machine_info() -> list[str]:
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
+def library_versions() -> str:
     codec_version = ".".join(map(str, av.library_versions["libavcodec"]))
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
-        f"- {platform.platform()}, Python {platform.python_version()}",
-        f"- PyAV {av.__version__} (libavcodec {codec_version}), soxr {soxr.__version__}, "
-        f"soundfile {sf.__version__} (libsndfile {sf.__libsndfile_version__}), librosa {librosa.__version__}, "
-        f"numpy {np.__version__}",
-    ]
+    return (f"- PyAV {av.__version__} (libavcodec {codec_version}), soxr {soxr.__version__}, "
+            f"soundfile {sf.__version__} (libsndfile {sf.__libsndfile_version__}), librosa {librosa.__version__}, "
+            f"numpy {np.__version__}")
 
 
-def report(rows: list[Row], seconds: float, rounds: int) -> str:
-    def speed(cpu: float | None, audio: float) -> str:
-        return f"{audio / cpu:,.0f}" if cpu else "n/a"
+def total(spreads: list[Spread]) -> Spread:
+    """Per round, the CPU time of all formats together."""
+    return Spread(tuple(sum(values) for values in zip(*(s.values for s in spreads))))
+
+
+def report(rows: list[Row], seconds: float, rounds: int, machine: Machine) -> str:
+    def speed(cpu: Spread | None, audio: float) -> str:
+        return cpu.map(lambda t: audio / t).text("{:,.0f}") if cpu else "n/a"
 
     lines = [
         "# Decode + resample to 24 kHz mono",
         "",
-        f"One {seconds:g} s, {SOURCE_RATE} Hz stereo piece per format; CPU seconds are the median of "
-        f"{rounds} rounds after a warm-up. Speeds are audio seconds per CPU second (higher is better).",
+        f"`python -m benchmarks.decode_resample --seconds {seconds:g} --rounds {rounds}`",
+        "",
+        f"One {seconds:g} s, {SOURCE_RATE} Hz stereo piece per format. Speeds are audio seconds per CPU second (higher "
+        f"is better), median (min–max) over {rounds} rounds in which the three readers take turns, after a warm-up.",
         "`ours` = `musiscene_core.audio.decode`, `streaming` = `iter_chunks` (10 s chunks), "
-        "`librosa` = `librosa.load(path, sr=24000, mono=True)`.",
+        "`librosa` = `librosa.load(path, sr=24000, mono=True)`. The ratio is per round (librosa CPU time / ours).",
         "",
         "| format | ours | streaming | librosa | ours / librosa | max sample difference |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        ratio = f"{row.baseline_cpu_s / row.ours_cpu_s:.2f}x" if row.baseline_cpu_s else "n/a"
+        speedup = ratio(row.baseline_cpu_s, row.ours_cpu_s).text("{:.2f}x") if row.baseline_cpu_s else "n/a"
         difference = f"{row.max_difference:.1e}" if row.max_difference is not None else "n/a"
         lines.append(
             f"| {row.fmt} | {speed(row.ours_cpu_s, row.audio_s)} | {speed(row.streaming_cpu_s, row.audio_s)} | "
-            f"{speed(row.baseline_cpu_s, row.audio_s)} | {ratio} | {difference} |"
+            f"{speed(row.baseline_cpu_s, row.audio_s)} | {speedup} | {difference} |"
         )
     both = [row for row in rows if row.baseline_cpu_s]
     audio = sum(row.audio_s for row in both)
-    ours = sum(row.ours_cpu_s for row in both)
-    baseline = sum(row.baseline_cpu_s for row in both)
+    ours = total([row.ours_cpu_s for row in both])
+    streaming = total([row.streaming_cpu_s for row in both])
+    baseline = total([row.baseline_cpu_s for row in both])
     lines += [
-        f"| **{'+'.join(row.fmt for row in both)}** | **{audio / ours:,.0f}** | "
-        f"**{audio / sum(row.streaming_cpu_s for row in both):,.0f}** | **{audio / baseline:,.0f}** | "
-        f"**{baseline / ours:.2f}x** | |",
+        f"| **{'+'.join(row.fmt for row in both)}** | **{speed(ours, audio)}** | **{speed(streaming, audio)}** | "
+        f"**{speed(baseline, audio)}** | **{ratio(baseline, ours).text('{:.2f}x')}** | |",
         "",
         "`n/a`: librosa cannot read the format on this machine (it falls back to audioread, which "
         "needs an ffmpeg executable). Sample differences come from the decoders (FFmpeg vs libsndfile's "
@@ -147,7 +132,8 @@ def report(rows: list[Row], seconds: float, rounds: int) -> str:
         "",
         "Machine:",
         "",
-        *machine_info(),
+        *machine.lines(),
+        library_versions(),
         "",
     ]
     return "\n".join(lines)
@@ -160,6 +146,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULT_PATH, help="report path")
     args = parser.parse_args()
 
+    machine = Machine()
     piece = music_like(args.seconds)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -168,7 +155,7 @@ def main() -> None:
             rows.append(measure(path, fmt, args.seconds, args.rounds))
             print(rows[-1])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report(rows, args.seconds, args.rounds))
+    args.out.write_text(report(rows, args.seconds, args.rounds, machine))
     print(f"wrote {args.out}")
 
 

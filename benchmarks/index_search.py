@@ -7,7 +7,8 @@ For each dataset and size the index type is the one `musiscene index build` pick
 (`plan_index` with the default memory budget and flat threshold), built and tuned by the same
 functions (`train_and_add`, `recall.tune`) and searched through the same call as `SceneIndex`
 (`vector_index.search`). The baseline is exact search (IndexFlatIP) over the same vectors,
-timed in the same run on the same threads.
+timed in the same run on the same threads: the two take turns over `--rounds` rounds of single-query
+calls, and each percentile is reported as median (min–max) over rounds.
 
 Datasets, 384-d unit vectors:
   caption-like  MiniLM embeddings of generated scene captions, each row a caption plus a share
@@ -20,8 +21,6 @@ Datasets, 384-d unit vectors:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from benchmarks.rounds import Machine, Spread, ratio, take_turns
 from musiscene_core.index import recall, vector_index
 from musiscene_core.index.selection import DEFAULT_FLAT_THRESHOLD, DEFAULT_MEMORY_BUDGET, parse_memory_size, plan_index
 
@@ -87,10 +87,10 @@ class Row:
     knobs: str
     build_recall: float
     query_recall: float
-    p50_ms: float
-    p99_ms: float
-    exact_p50_ms: float
-    exact_p99_ms: float
+    p50_ms: Spread
+    p99_ms: Spread
+    exact_p50_ms: Spread
+    exact_p99_ms: Spread
 
 
 def caption_like(rows: int, seed: int, embedding_cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +154,17 @@ def single_query_latency_ms(index: faiss.Index, queries: np.ndarray, knobs: dict
     return np.array(times)
 
 
+def compare_latency(index: faiss.Index, knobs: dict[str, int], exact: faiss.Index, queries: np.ndarray,
+                    count: int, exact_count: int, rounds: int) -> dict[str, list[np.ndarray]]:
+    """Single-query latencies (ms) of the index and of exact search, taking turns over rounds after a warm-up."""
+    single_query_latency_ms(index, queries, knobs, 10)
+    single_query_latency_ms(exact, queries, {}, 3)
+    return take_turns({
+        "index": lambda: single_query_latency_ms(index, queries, knobs, count),
+        "exact": lambda: single_query_latency_ms(exact, queries, {}, exact_count),
+    }, rounds)
+
+
 def serialized_mb(index: faiss.Index) -> float:
     size = 0
 
@@ -198,13 +209,14 @@ def measure(dataset: str, data: np.ndarray, queries: np.ndarray, args: argparse.
     truth = recall.exact_neighbours(data, queries, recall.RECALL_K)
     _, found = vector_index.search(index, queries, recall.RECALL_K, tuning.knobs)
     query_recall = recall.recall_at_k(found, truth)
-    latency = single_query_latency_ms(index, queries, tuning.knobs, args.latency_queries)
-
     exact = faiss.IndexFlatIP(DIM)
     exact.add(data)
     exact_count = max(30, min(args.latency_queries, int(args.latency_queries * 100_000 / rows)))
-    exact_latency = single_query_latency_ms(exact, queries, {}, exact_count)
+    latencies = compare_latency(index, tuning.knobs, exact, queries, args.latency_queries, exact_count, args.rounds)
     del exact
+
+    def percentile(side: str, q: int) -> Spread:
+        return Spread(tuple(float(np.percentile(times, q)) for times in latencies[side]))
     row = Row(
         dataset=dataset,
         rows=rows,
@@ -216,28 +228,28 @@ def measure(dataset: str, data: np.ndarray, queries: np.ndarray, args: argparse.
         knobs=", ".join(f"{k}={v}" for k, v in tuning.knobs.items()) or "exact",
         build_recall=tuning.recall,
         query_recall=query_recall,
-        p50_ms=float(np.percentile(latency, 50)),
-        p99_ms=float(np.percentile(latency, 99)),
-        exact_p50_ms=float(np.percentile(exact_latency, 50)),
-        exact_p99_ms=float(np.percentile(exact_latency, 99)),
+        p50_ms=percentile("index", 50),
+        p99_ms=percentile("index", 99),
+        exact_p50_ms=percentile("exact", 50),
+        exact_p99_ms=percentile("exact", 99),
     )
     print(f"[{dataset} {rows:,}] {row}", flush=True)
     return row
 
 
-def write_results(rows: list[Row], args: argparse.Namespace, total_s: float, load_before: tuple[float, ...]) -> None:
+def write_results(rows: list[Row], args: argparse.Namespace, total_s: float, machine: Machine) -> None:
     lines = [
         "# Scene index: build, memory, latency and recall@10 vs exact search",
         "",
         "`" + " ".join(["python -m benchmarks.index_search", *args.argv]) + "`",
         "",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs visible, FAISS {faiss.__version__} "
-        f"({args.threads} OpenMP threads); load average before the run "
-        f"{', '.join(f'{value:.1f}' for value in load_before)}, after {', '.join(f'{v:.1f}' for v in os.getloadavg())}",
+        f"- FAISS {faiss.__version__} ({args.threads} OpenMP threads)",
+        *machine.lines(),
         f"- index type: the default choice (`plan_index`, memory budget {args.memory_budget}, flat threshold "
         f"{args.flat_threshold:,}); search knob tuned at build time for recall@10 >= {recall.DEFAULT_RECALL_TARGET}",
         f"- latency: one query per call through `vector_index.search` (what `SceneIndex` calls), "
-        f"{args.latency_queries} calls; exact baseline: IndexFlatIP over the same vectors, same threads",
+        f"{args.latency_queries} calls per round, {args.rounds} rounds; exact baseline: IndexFlatIP over the same "
+        "vectors, same threads, taking turns with the index; latencies are median (min–max) over rounds",
         "- build recall: as recorded in index.json (blends of three stored vectors, other draws than those that "
         "tuned the knob); query recall: the benchmark's own queries (MiniLM embeddings of scene requests for "
         "caption-like data)",
@@ -252,8 +264,9 @@ def write_results(rows: list[Row], args: argparse.Namespace, total_s: float, loa
     for r in rows:
         lines.append(
             f"| {r.dataset} | {r.rows:,} | {r.factory} | {r.train_add_s:.1f} | {r.tune_s:.1f} | {r.index_mb:.0f} "
-            f"| {r.build_peak_gb:.2f} | {r.knobs} | {r.build_recall:.3f} | {r.query_recall:.3f} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {r.exact_p50_ms:.1f} | {r.exact_p99_ms:.1f} | {r.exact_p50_ms / r.p50_ms:.0f}x |"
+            f"| {r.build_peak_gb:.2f} | {r.knobs} | {r.build_recall:.3f} | {r.query_recall:.3f} | {r.p50_ms.text()} "
+            f"| {r.p99_ms.text()} | {r.exact_p50_ms.text('{:.1f}')} | {r.exact_p99_ms.text('{:.1f}')} "
+            f"| {ratio(r.exact_p50_ms, r.p50_ms).text('{:.0f}x')} |"
         )
     lines += ["", *NOTES]
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -266,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--datasets", nargs="+", choices=["caption-like", "noise"], default=["caption-like", "noise"])
     parser.add_argument("--latency-queries", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds in which index and exact search take turns")
     parser.add_argument("--threads", type=int, default=2, help="OpenMP threads for FAISS (the target is 2 cores)")
     parser.add_argument("--memory-budget", default=DEFAULT_MEMORY_BUDGET)
     parser.add_argument("--flat-threshold", type=int, default=DEFAULT_FLAT_THRESHOLD)
@@ -274,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.argv = argv if argv is not None else sys.argv[1:]
     faiss.omp_set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    machine = Machine()
     started = time.perf_counter()
     results = []
     for dataset in args.datasets:
@@ -285,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
                 data, queries = noise(rows, seed=rows)
             results.append(measure(dataset, data, queries, args))
             del data
-    write_results(results, args, time.perf_counter() - started, load_before)
+    write_results(results, args, time.perf_counter() - started, machine)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Adapter training throughput on CPU with the tiny preset: 1 Ray Train worker against 2, in the same run.
 
-    python -m benchmarks.train_throughput [--pieces 240] [--epochs 3] [--global-batch 16]
+    python -m benchmarks.train_throughput [--pieces 240] [--epochs 3] [--global-batch 16] [--rounds 3]
 
 Builds the tiny preset and a synthetic scene-caption dataset once (MERT features extracted once and
-shared by both runs), then trains the same global batch (16) with 1 worker x batch 16 and with
-2 workers x batch 8 through `musiscene_core.pipelines.train.run`. Throughput counts optimizer-step time only (no
-evaluation, checkpoints or start-up): samples/s overall and per worker, and the 2-worker speed-up.
+shared by every run), then trains the same global batch (16) with 1 worker x batch 16 and with
+2 workers x batch 8 through the Ray Train pipeline, the two taking turns over `--rounds` rounds.
+Throughput counts optimizer-step time only (no evaluation, checkpoints or start-up): samples/s overall
+and per worker, median (min–max) over rounds, and the 2-worker speed-up paired round by round.
 Writes benchmarks/results/train_throughput.md.
 """
 
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from benchmarks.rounds import Machine, Spread, ratio, take_turns
 
 RESULT = Path(__file__).parent / "results" / "train_throughput.md"
 
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=240)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--global-batch", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULT, help="report path")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -48,40 +51,52 @@ def main() -> None:
     from musiscene_core.models.tiny_preset import make_tiny
     from musiscene_core.train.config import TrainConfig
 
+    machine = Machine()
     root = Path(tempfile.mkdtemp(prefix="train-bench-"))
     try:
         base = make_tiny(root / "base")
         data = _dataset(root, args.pieces)
         features = root / "features"
-        results = {}
-        for workers in (1, 2):
-            out = root / f"out-{workers}"
-            if features.exists():
-                shutil.copytree(features, out / "features")  # both runs read the same cached MERT features
-            started = time.time()
-            summary = run(TrainConfig(data=str(data), base=str(base), out=str(out), workers=workers, epochs=args.epochs,
-                                      batch_size=args.global_batch // workers, lr=1e-3, warmup_epochs=0.5,
-                                      checkpoint_every=10_000, eval_limit=0))
-            results[workers] = summary | {"wall": time.time() - started}
-            if not features.exists():
-                shutil.copytree(out / "features", features)
+        runs = 0
+
+        def train(workers: int):
+            def one_run() -> dict:
+                nonlocal runs
+                runs += 1
+                out = root / f"out-{runs}"
+                if features.exists():
+                    shutil.copytree(features, out / "features")  # every run reads the same cached MERT features
+                summary = run(TrainConfig(data=str(data), base=str(base), out=str(out), workers=workers,
+                                          epochs=args.epochs, batch_size=args.global_batch // workers, lr=1e-3,
+                                          warmup_epochs=0.5, checkpoint_every=10_000, eval_limit=0))
+                if not features.exists():
+                    shutil.copytree(out / "features", features)
+                shutil.rmtree(out, ignore_errors=True)
+                return summary
+            return one_run
+
+        train(1)()  # extracts the MERT features once and warms Ray up; not counted
+        results = take_turns({1: train(1), 2: train(2)}, args.rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    one, two = results[1], results[2]
+    rate = {w: Spread(tuple(r["samples_per_s"] for r in rs)) for w, rs in results.items()}
+    per_worker = {w: Spread(tuple(r["samples_per_s_per_worker"] for r in rs)) for w, rs in results.items()}
     lines = [
         "# Training throughput (tiny preset, CPU)", "",
-        f"`python -m benchmarks.train_throughput --pieces {args.pieces} --epochs {args.epochs} --global-batch {args.global_batch}`",
-        f"on {platform.machine()} with {os.cpu_count()} CPU cores, {time.strftime('%Y-%m-%d')}. Same data, same global batch, "
-        "same run; MERT features extracted once. Step time only (no evaluation, checkpoints or start-up).", "",
-        "| workers | batch per worker | steps | samples/s | samples/s per worker | wall s (first run: + MERT extraction, Ray start) |",
-        "|---|---|---|---|---|---|",
+        "`" + " ".join(["python -m benchmarks.train_throughput", *sys.argv[1:]]) + "`", "",
+        f"Same data, same global batch ({args.global_batch}); MERT features extracted once. Step time only (no "
+        f"evaluation, checkpoints or start-up). Median (min–max) over {args.rounds} rounds in which the 1-worker "
+        "and 2-worker runs take turns; the speed-up pairs each round's two runs.", "",
+        "| workers | batch per worker | steps | samples/s | samples/s per worker |",
+        "|---|---|---|---|---|",
     ]
-    for workers, summary in results.items():
-        lines.append(f"| {workers} | {args.global_batch // workers} | {summary['steps']} | {summary['samples_per_s']:.1f} | "
-                     f"{summary['samples_per_s_per_worker']:.1f} | {summary['wall']:.0f} |")
-    lines += ["", f"2 workers / 1 worker: {two['samples_per_s'] / one['samples_per_s']:.2f}x samples/s "
-                  f"(per worker {two['samples_per_s_per_worker'] / one['samples_per_s_per_worker']:.2f}x).", ""]
+    for workers, summaries in results.items():
+        lines.append(f"| {workers} | {args.global_batch // workers} | {summaries[0]['steps']} | "
+                     f"{rate[workers].text('{:.1f}')} | {per_worker[workers].text('{:.1f}')} |")
+    lines += ["", f"2 workers / 1 worker: {ratio(rate[2], rate[1]).text('{:.2f}x')} samples/s "
+                  f"(per worker {ratio(per_worker[2], per_worker[1]).text('{:.2f}x')}).", "",
+              "Machine:", "", *machine.lines(), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
