@@ -15,7 +15,16 @@ $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev]"
 	touch $@
 
-setup: $(BIN)/musiscene
+# WordNet 3.0 for METEOR from Debian's packages (never downloaded at run time), copied into the venv's nltk data
+# folder with the lexnames file Debian lacks. The apt step is skipped when the files are already there.
+WORDNET := $(VENV)/share/nltk_data/corpora/wordnet/lexnames
+
+$(WORDNET): $(BIN)/musiscene
+	@test -f /usr/share/wordnet/data.noun -a -f /usr/share/wordnet/index.sense || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index)
+	$(BIN)/python -m musiscene_core.metrics.wordnet --data-dir $(VENV)/share/nltk_data
+
+setup: $(BIN)/musiscene $(WORDNET)
 
 demo: setup
 	$(BIN)/musiscene demo
