@@ -1,0 +1,74 @@
+"""`musiscene evaluate captions|audio|listening-kit`: the paper's tables on your own data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from musiscene_core.errors import UserError
+
+app = typer.Typer(help="Caption metrics, background-music metrics (FAD, KL) and a listening-test kit.", no_args_is_help=True)
+
+_LABELS = {"bleu": "BLEU", "bleu4": "BLEU-4", "meteor": "METEOR", "rouge_l": "ROUGE-L", "bertscore": "BERTScore"}
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+def _check_format(fmt: str) -> None:
+    from musiscene_core.metrics.report import FORMATS
+
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; use {', '.join(FORMATS)}")
+
+
+@app.command("captions")
+def captions(
+    pred: list[str] = typer.Option(..., "--pred", help="Predictions: .jsonl/.json/.csv/.parquet or a tagging run's output folder (its captions table). Repeat for one table row per file."),
+    ref: str = typer.Option(..., "--ref", help="References (same file types); paired by id/track_id/uri/name, else by row order."),
+    protocol: str = typer.Option("mullama", "--protocol", help="'mullama' (MU-LLaMA's evaluate.py definitions) or 'standard' (corpus BLEU, F1 scores)."),
+    fmt: str = typer.Option("md", "--format", help="md, csv or json."),
+    bertscore_model: str = typer.Option(None, "--bertscore-model", help="BERTScore model: hub id (MU-LLaMA used roberta-large) or local directory. [default: no BERTScore]"),
+    bertscore_layers: int = typer.Option(None, "--bertscore-layers", min=1, help="Layer whose embeddings BERTScore compares. [default: bert-score's choice for the model]"),
+    resamples: int = typer.Option(1000, "--resamples", min=10, help="Bootstrap resamples for the 95% intervals."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    device: str = typer.Option(None, "--device", help="Device for BERTScore (cpu, cuda). [default: CUDA when available]"),
+    out: Path = typer.Option(None, "--out", help="Write the table here instead of printing it."),
+) -> None:
+    """Score prediction files against references: one row per prediction file, one column per metric, with bootstrap 95% intervals."""
+    from musiscene_core.metrics.caption_files import PREDICTION_TEXTS, REFERENCE_TEXTS, pair_up, read_captions
+    from musiscene_core.metrics.captions import PROTOCOLS, score_pairs
+    from musiscene_core.metrics.report import csv_text, json_text, markdown, number
+
+    _check_format(fmt)
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}; use {' or '.join(PROTOCOLS)}")
+    references = read_captions(ref, REFERENCE_TEXTS)
+    flat, cells = [], []
+    for source in pred:
+        predictions = read_captions(source, PREDICTION_TEXTS)
+        texts, refs = pair_up(predictions, references)
+        pairs = score_pairs(texts, refs, protocol, bertscore_model, bertscore_layers, device)
+        point, intervals = pairs.aggregate(), pairs.bootstrap(resamples=resamples, seed=seed)
+        row = {"predictions": predictions.label, "pairs": len(pairs), "protocol": protocol}
+        for name, value in point.items():
+            row.update({name: value, f"{name}_low": intervals[name][0], f"{name}_high": intervals[name][1]})
+        row["bertscore_model"] = bertscore_model or ""
+        flat.append(row)
+        cells.append([predictions.label, str(len(pairs))] + [
+            f"{number(point[n])} ({number(intervals[n][0])}–{number(intervals[n][1])})" for n in point])
+    metrics = [n for n in _LABELS if n in flat[0]]
+    if fmt == "md":
+        text = markdown(["predictions", "pairs"] + [_LABELS[n] for n in metrics], cells)
+        text += (f"\nProtocol `{protocol}`; 95% bootstrap intervals over pairs ({resamples} resamples, seed {seed})"
+                 + (f"; BERTScore model `{bertscore_model}`" if bertscore_model else "; no BERTScore (pass --bertscore-model)") + ".\n")
+    else:
+        text = csv_text(flat) if fmt == "csv" else json_text(flat)
+    _emit(text, out)
