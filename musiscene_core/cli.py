@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from musiscene_core.commands import caption, catalog, demo, evaluate, models, search, tag, train
+    from musiscene_core.commands import caption, catalog, demo, evaluate, models, search, soundtrack, tag, train
 
     app.command("demo")(demo.demo)
     app.add_typer(catalog.app, name="catalog")
@@ -29,6 +29,7 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("train-demo")(train.train_demo)
     app.add_typer(evaluate.app, name="evaluate")
+    app.command("soundtrack")(soundtrack.soundtrack)
 
 
 def main(argv: list[str] | None = None) -> None:
