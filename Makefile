@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup fad-venv demo test test-fast bench clean
 
 $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,17 @@ $(WORDNET): $(BIN)/musiscene
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index)
 	$(BIN)/python -m musiscene_core.metrics.wordnet --data-dir $(VENV)/share/nltk_data
 
-setup: $(BIN)/musiscene $(WORDNET)
+# The frechet-audio-distance package in its own small environment (it needs numpy<2), used by one test to check
+# that the project's FAD equals the package's formula. Its model dependencies are not installed (never used).
+FAD_VENV := .venv-fad
+
+$(FAD_VENV)/bin/python:
+	$(PYTHON) -m venv $(FAD_VENV)
+	$(FAD_VENV)/bin/pip install -q --no-deps numpy==1.26.4 scipy==1.13.1 frechet-audio-distance==0.3.4
+
+fad-venv: $(FAD_VENV)/bin/python
+
+setup: $(BIN)/musiscene $(WORDNET) $(FAD_VENV)/bin/python
 
 demo: setup
 	$(BIN)/musiscene demo
@@ -39,4 +49,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(FAD_VENV) build *.egg-info
