@@ -72,3 +72,54 @@ def captions(
     else:
         text = csv_text(flat) if fmt == "csv" else json_text(flat)
     _emit(text, out)
+
+
+@app.command("audio")
+def audio(
+    generated: str = typer.Option(..., "--generated", help="Folder of generated music (audio files or videos with a sound track)."),
+    reference: str = typer.Option(..., "--reference", help="Folder of reference music; clips pair with generated ones by file name (for KL)."),
+    embedding: str = typer.Option("mert", "--embedding", help="FAD embedding: mert (the project's MERT, from --model) or hf:<hub id or local dir> (a transformers audio model)."),
+    model: str = typer.Option("musiscene", "--model", "-m", help="Preset or model directory whose MERT --embedding mert uses."),
+    mert_layer: int = typer.Option(-1, "--mert-layer", help="MERT layer whose frames are embedded (-1: the last)."),
+    classifier: str = typer.Option(None, "--classifier", help="AudioSet classifier for KL (hub id or local dir of a transformers audio-classification model), or 'none'. [default: MIT/ast-finetuned-audioset-10-10-0.4593]"),
+    per_clip: Path = typer.Option(None, "--per-clip", help="Write per-clip rows (frames, KL, errors) to this CSV."),
+    fmt: str = typer.Option("md", "--format", help="Summary as md, csv or json."),
+    fad_inf_steps: int = typer.Option(25, "--fad-inf-steps", min=3, help="Sample sizes in the FAD-inf fit (fadtk: 25)."),
+    fad_inf_min_n: int = typer.Option(500, "--fad-inf-min-n", min=2, help="Smallest sample in the FAD-inf fit (fadtk: 500 frames)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the FAD-inf draws."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, ... for the embedder and classifier."),
+    out: Path = typer.Option(None, "--out", help="Write the summary here instead of printing it."),
+) -> None:
+    """FAD, FAD-inf and paired KL between generated and reference music; names the embedding model and classifier used."""
+    from musiscene_core.metrics.audio_eval import evaluate_audio
+    from musiscene_core.metrics.audio_models import DEFAULT_CLASSIFIER, AudioSetClassifier, audio_files, load_embedder
+    from musiscene_core.metrics.report import csv_text, json_text, markdown, number
+
+    _check_format(fmt)
+    generated_files, reference_files = audio_files(generated), audio_files(reference)
+    for name, files in (("--generated", generated_files), ("--reference", reference_files)):
+        if not files:
+            raise UserError(f"{name} holds no audio files")
+    embedder = load_embedder(embedding, model, mert_layer, device)
+    chosen = classifier or DEFAULT_CLASSIFIER
+    labeller = None if chosen.lower() == "none" else AudioSetClassifier(chosen, device)
+    report = evaluate_audio(generated_files, reference_files, embedder, labeller, fad_inf_steps, fad_inf_min_n, seed)
+    if per_clip is not None:
+        per_clip.parent.mkdir(parents=True, exist_ok=True)
+        fields = list(dict.fromkeys(key for row in report.clips for key in row))
+        per_clip.write_text(csv_text([{key: row.get(key, "") for key in fields} for row in report.clips]), encoding="utf-8")
+    s = report.summary
+    if fmt == "md":
+        header = ["generated", "reference", "FAD", "FAD∞ (R²)"] + (["KL", "KL reverse", "pairs"] if "kl" in s else [])
+        cells = [str(s["generated_clips"]), str(s["reference_clips"]), number(s["fad"], 4), f"{number(s['fad_inf'], 4)} ({number(s['fad_inf_r2'], 3)})"]
+        if "kl" in s:
+            cells += [number(s["kl"], 4), number(s["kl_reverse"], 4), str(s["kl_pairs"])]
+        text = markdown(header, [cells]) + f"\nEmbedding `{s['embedding']}`; classifier `{s['classifier'] or 'none'}`.\n"
+    else:
+        text = csv_text([s]) if fmt == "csv" else json_text([s])
+    _emit(text, out)
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    failed = [row for row in report.clips if row["status"] != "ok"]
+    for row in failed:
+        typer.echo(f"error: {row['file']}: {row['error']}", err=True)
