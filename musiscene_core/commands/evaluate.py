@@ -123,3 +123,45 @@ def audio(
     failed = [row for row in report.clips if row["status"] != "ok"]
     for row in failed:
         typer.echo(f"error: {row['file']}: {row['error']}", err=True)
+
+
+@app.command("listening-kit")
+def listening_kit(
+    folders: list[Path] = typer.Argument(..., help="One folder per system (e.g. original/, musiscene/, mu-llama/); versions of a clip share a file name."),
+    out: Path = typer.Option(..., "--out", help="New folder for the kit: index.html, kit.js and the anonymised media."),
+    key: Path = typer.Option(None, "--key", help="Where the key (random names -> systems) goes; outside the kit. [default: OUT-key.csv beside OUT]"),
+    question: str = typer.Option(None, "--question", help="What raters judge. [default: how well the music suits the scene]"),
+    scale: int = typer.Option(5, "--scale", help="Rating points (1..N)."),
+    seed: int = typer.Option(None, "--seed", help="Shuffle seed (and kit id) for a reproducible kit. [default: random]"),
+) -> None:
+    """Write a static listening-test page: anonymised versions in random order, ratings downloadable as CSV."""
+    from musiscene_core.metrics.listening_kit import DEFAULT_QUESTION, build_kit
+
+    result = build_kit(folders, out, key, question or DEFAULT_QUESTION, scale, seed)
+    typer.echo(f"{result.page}: {result.trials} clips, {result.versions} versions; key (keep it from raters): {result.key}")
+    if result.skipped:
+        typer.echo(f"note: {len(result.skipped)} clips are missing from some folder and were left out (e.g. {result.skipped[0]})", err=True)
+
+
+@app.command("listening-results")
+def listening_results(
+    key: Path = typer.Argument(..., help="The kit's key CSV."),
+    ratings: list[Path] = typer.Argument(..., help="Ratings CSVs downloaded by the raters."),
+    fmt: str = typer.Option("md", "--format", help="md, csv or json."),
+) -> None:
+    """Mean rating per system from the raters' CSVs."""
+    from musiscene_core.metrics.listening_kit import summarise_ratings
+    from musiscene_core.metrics.report import csv_text, json_text, markdown, number
+
+    _check_format(fmt)
+    for path in [key, *ratings]:
+        if not path.is_file():
+            raise UserError(f"{path} does not exist")
+    rows = summarise_ratings(key, ratings)
+    if not rows:
+        raise UserError("the ratings files hold no ratings")
+    if fmt == "md":
+        text = markdown(["system", "mean rating", "ratings", "raters"], [[r["system"], number(r["mean_rating"], 2), str(r["ratings"]), str(r["raters"])] for r in rows])
+    else:
+        text = csv_text(rows) if fmt == "csv" else json_text(rows)
+    _emit(text, None)
