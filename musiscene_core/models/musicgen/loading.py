@@ -20,8 +20,6 @@ class LoadedMusicgen:
 
 
 def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> LoadedMusicgen:
-    import logging
-
     from transformers import AutoTokenizer, MusicgenForConditionalGeneration
 
     from musiscene_core.models.musicgen.tiny import MARKER, make_tiny_musicgen
@@ -38,8 +36,6 @@ def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> 
             raise UserError(f"{source!r} is not a MusicGen model directory (no config.json)")
     elif source.count("/") != 1 or source.startswith((".", "/")):
         raise UserError(f"MusicGen model {source!r} is neither 'tiny', a local directory nor a hub id like {DEFAULT_MUSICGEN}")
-    # The real checkpoints' pad/start id lies one past the codebook on purpose; transformers warns about it on load.
-    logging.getLogger("transformers.configuration_utils").setLevel(logging.ERROR)
     try:
         model = MusicgenForConditionalGeneration.from_pretrained(source).eval()
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -36,17 +36,33 @@ def _tokenizer():
 
 def make_tiny_musicgen(root: str | Path, seed: int = 0) -> Path:
     """Build the tiny random MusicGen into `root` (a directory loadable with from_pretrained) and return it."""
-    import torch
-    from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration, T5Config
+    from transformers.utils import logging as hf_logging
 
     root = Path(root)
     tokenizer = _tokenizer()
+    # The pad/start id one past the codebook is deliberate (as in the real checkpoints); transformers warns about it.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = _model(seed)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    root.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(root)
+    tokenizer.save_pretrained(root)
+    (root / MARKER).write_text(json.dumps({"name": "musicgen-tiny", "random_weights": True, "seed": seed}))
+    return root
+
+
+def _model(seed: int):
+    import torch
+    from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration, T5Config
+
     text = T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2, pad_token_id=0, eos_token_id=1,
                     decoder_start_token_id=0)
     codec = EncodecConfig(sampling_rate=6400, audio_channels=1, num_filters=4, hidden_size=16, upsampling_ratios=[8, 5, 4, 4],
                           codebook_size=32, codebook_dim=16, num_lstm_layers=1, target_bandwidths=[0.1], chunk_length_s=None,
                           overlap=None, norm_type="weight_norm", use_causal_conv=False)
-    # As in the real checkpoints, the decoder's pad / start token is the one id past the codebook.
     decoder = MusicgenDecoderConfig(vocab_size=32, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, ffn_dim=32,
                                     num_codebooks=2, max_position_embeddings=1024, pad_token_id=32, bos_token_id=32,
                                     decoder_start_token_id=32)
@@ -55,8 +71,4 @@ def make_tiny_musicgen(root: str | Path, seed: int = 0) -> Path:
     model = MusicgenForConditionalGeneration(config).eval()
     model.generation_config.update(do_sample=True, guidance_scale=3.0, decoder_start_token_id=32, pad_token_id=32,
                                    bos_token_id=32, max_length=1024)
-    root.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(root)
-    tokenizer.save_pretrained(root)
-    (root / MARKER).write_text(json.dumps({"name": "musicgen-tiny", "random_weights": True, "seed": seed}))
-    return root
+    return model
