@@ -45,6 +45,7 @@ def soundtrack(
 ) -> None:
     """Generate music for the whole video with MusicGen, loudness-normalise it and mux it in."""
     from musiscene_core.soundtrack import probe_video
+    from musiscene_core.soundtrack.video import check_muxable
     from musiscene_core.soundtrack.batch import is_batch_source
     from musiscene_core.soundtrack.make import SoundtrackMaker
 
@@ -57,6 +58,7 @@ def soundtrack(
     if out.resolve() == video.resolve():
         raise UserError("the output would overwrite the input video; choose another --out")
     info = probe_video(video)  # a bad video fails before any model loads
+    check_muxable(str(video))
     if not info.has_audio and not prompt_source.startswith("text:"):
         raise UserError(f"{video} has no audio to caption; give the prompt yourself with --prompt-source text:\"...\"")
     maker = SoundtrackMaker(settings)

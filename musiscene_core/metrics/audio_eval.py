@@ -47,16 +47,22 @@ def evaluate_audio(generated: list[str], reference: list[str], embedder, classif
                     labels[role][_stem(uri)] = classifier.distributions(_decode(uri, classifier.sample_rate))
             except AudioError as exc:
                 row.update(status="error", error=f"{exc.kind}: {exc.reason}")
+            except ValueError as exc:  # e.g. a clip shorter than the embedder's receptive field
+                row.update(status="error", error=f"model_failed: {str(exc).splitlines()[0]}")
             clips.append(row)
     for role in frames:
         if sum(len(f) for f in frames[role]) < 2:
             raise UserError(f"the {role} set has no readable clip with at least two embedding frames")
     gen, ref = np.concatenate(frames["generated"]), np.concatenate(frames["reference"])
-    inf = fad_infinity(gen, ref, steps=fad_inf_steps, min_n=fad_inf_min_n, seed=seed)
+    try:
+        distance = fad(gen, ref)
+        inf = fad_infinity(gen, ref, steps=fad_inf_steps, min_n=fad_inf_min_n, seed=seed)
+    except ValueError as exc:
+        raise UserError(f"FAD could not be computed ({exc})") from None
     summary = {"embedding": embedder.name, "classifier": classifier.name if classifier else "",
                "generated_clips": len(frames["generated"]), "reference_clips": len(frames["reference"]),
                "generated_frames": int(gen.shape[0]), "reference_frames": int(ref.shape[0]),
-               "fad": fad(gen, ref), "fad_inf": inf.value, "fad_inf_r2": inf.r2}
+               "fad": distance, "fad_inf": inf.value, "fad_inf_r2": inf.r2}
     report = AudioReport(summary, clips)
     if gen.shape[0] < gen.shape[1] or ref.shape[0] < ref.shape[1]:
         report.notes.append(f"fewer embedding frames than dimensions ({gen.shape[1]}): the covariances are singular and FAD is unreliable")

@@ -12,6 +12,7 @@ the files and writes `lexnames` from the table below. The data directory is `$NL
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
@@ -62,6 +63,7 @@ def install(source: Path = DEBIAN_SOURCE, target: Path | None = None) -> Path:
     return folder
 
 
+@functools.cache
 def ensure_wordnet() -> None:
     """Make nltk find the installed WordNet (without ever downloading it), or raise a one-sentence error."""
     import nltk

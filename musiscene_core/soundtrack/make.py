@@ -14,7 +14,7 @@ import numpy as np
 
 from musiscene_core.errors import UserError
 from musiscene_core.soundtrack import loudness
-from musiscene_core.soundtrack.video import MUX_RATE, mux, probe_video, read_audio
+from musiscene_core.soundtrack.video import MUX_RATE, check_muxable, mux, probe_video, read_audio
 
 MIXES = ("replace", "under")
 TOLERANCE_S = 0.1
@@ -106,6 +106,7 @@ class SoundtrackMaker:
         started = time.time()
         video, s = str(video), self.settings
         info = probe_video(video)
+        check_muxable(video)
         notes = []
         if s.prompt_source.startswith("text:"):
             prompt = s.prompt_source[5:].strip()

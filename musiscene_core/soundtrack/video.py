@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -100,6 +101,17 @@ def mux(video_path: str, audio: np.ndarray, out_path: str | Path, rate: int = MU
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_muxable(video_path: str) -> None:
+    """Raise a one-sentence error unless the video stream can be copied into an MP4 as it is."""
+    with av.open(video_path) as source, av.open(io.BytesIO(), "w", format="mp4") as sink:
+        codec = source.streams.video[0].codec_context.name
+        try:
+            sink.add_stream_from_template(source.streams.video[0])
+        except (ValueError, av.error.FFmpegError):
+            raise UserError(f"the {codec} video of {video_path} cannot be copied into an MP4; "
+                            "convert it to H.264, H.265, AV1 or VP9 first") from None
 
 
 class _AacWriter:

@@ -53,3 +53,12 @@ def test_corrupt_video_is_one_sentence(capsys, video_40s, tmp_path, content):
     assert code == 2, err
     assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_video_codec_mp4_cannot_hold_is_one_sentence_before_any_model_loads(capsys, tmp_path):
+    from musiscene_core.audio import write_audio
+    from musiscene_core.data.synthetic import generate_piece
+
+    webm = write_audio(tmp_path / "vp8.webm", generate_piece("calm_sea", seed=1, duration_s=2.0, sample_rate=16000), 16000, "webm")
+    code, _, err = cli(capsys, "soundtrack", webm, "--out", tmp_path / "o.mp4", "--musicgen", "no-such/model")
+    assert code == 2 and "vp8" in err and "cannot be copied into an MP4" in err and err.count("\n") == 1

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from musiscene_core.errors import UserError
 
 DEFAULT_MUSICGEN = "facebook/musicgen-small"
+
+
+@contextmanager
+def quiet_transformers():
+    """MusicGen's pad/start id lies one past the codebook on purpose (as in the real checkpoints); transformers warns
+    about it on every config it builds. Those warnings are silenced, errors are not."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 @dataclass
@@ -37,7 +52,8 @@ def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> 
     elif source.count("/") != 1 or source.startswith((".", "/")):
         raise UserError(f"MusicGen model {source!r} is neither 'tiny', a local directory nor a hub id like {DEFAULT_MUSICGEN}")
     try:
-        model = MusicgenForConditionalGeneration.from_pretrained(source).eval()
+        with quiet_transformers():
+            model = MusicgenForConditionalGeneration.from_pretrained(source).eval()
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
         raise UserError(f"MusicGen model {source!r} could not be loaded ({str(exc).splitlines()[0]}); "

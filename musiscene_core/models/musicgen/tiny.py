@@ -36,17 +36,12 @@ def _tokenizer():
 
 def make_tiny_musicgen(root: str | Path, seed: int = 0) -> Path:
     """Build the tiny random MusicGen into `root` (a directory loadable with from_pretrained) and return it."""
-    from transformers.utils import logging as hf_logging
+    from musiscene_core.models.musicgen.loading import quiet_transformers
 
     root = Path(root)
     tokenizer = _tokenizer()
-    # The pad/start id one past the codebook is deliberate (as in the real checkpoints); transformers warns about it.
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with quiet_transformers():
         model = _model(seed)
-    finally:
-        hf_logging.set_verbosity(verbosity)
     root.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(root)
     tokenizer.save_pretrained(root)
