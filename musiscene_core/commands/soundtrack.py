@@ -38,7 +38,7 @@ def soundtrack(
     window: float = typer.Option(_D.window_s, "--window", min=1.0, help="MusicGen window in seconds (its training length)."),
     stride: float = typer.Option(_D.stride_s, "--stride", min=0.5, help="New seconds per continuation window (audiocraft's extend_stride)."),
     seed: int = typer.Option(_D.seed, "--seed", help="Sampling seed."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... [default: CPU]"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... [default: CUDA when available]"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (one per video for a batch)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Batch: Ray actors, each with its own models."),
     ray_address: str = typer.Option(None, "--ray-address", help="Batch: existing Ray cluster (e.g. auto); default: local Ray."),

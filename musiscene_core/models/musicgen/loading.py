@@ -35,6 +35,8 @@ class LoadedMusicgen:
 
 
 def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> LoadedMusicgen:
+    """Load MusicGen and its tokenizer on `device` (default: CUDA when available)."""
+    import torch
     from transformers import AutoTokenizer, MusicgenForConditionalGeneration
 
     from musiscene_core.models.musicgen.tiny import MARKER, make_tiny_musicgen
@@ -63,7 +65,6 @@ def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> 
         raise UserError(f"the tokenizer of MusicGen model {source!r} is missing or empty; pass a complete local directory")
     marker = Path(source) / MARKER
     info = json.loads(marker.read_text()) if marker.is_file() else {}
-    if device:
-        model = model.to(device)
+    model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return LoadedMusicgen(model, tokenizer, info.get("name", Path(source).name if Path(source).exists() else source),
                           bool(info.get("random_weights", False)))
