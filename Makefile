@@ -18,10 +18,11 @@ $(BIN)/musiscene: pyproject.toml constraints.txt
 # WordNet 3.0 for METEOR from Debian's packages (never downloaded at run time), copied into the venv's nltk data
 # folder with the lexnames file Debian lacks. The apt step is skipped when the files are already there.
 WORDNET := $(VENV)/share/nltk_data/corpora/wordnet/lexnames
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(WORDNET): $(BIN)/musiscene
 	@test -f /usr/share/wordnet/data.noun -a -f /usr/share/wordnet/index.sense || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index)
+	  ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index)
 	$(BIN)/python -m musiscene_core.metrics.wordnet --data-dir $(VENV)/share/nltk_data
 
 # The frechet-audio-distance package in its own small environment (it needs numpy<2), used by one test to check

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from musiscene_core.errors import UserError
-from musiscene_core.soundtrack.make import MIXES, SoundtrackSettings
+from musiscene_core.soundtrack.make import SoundtrackSettings
 
 _D = SoundtrackSettings()
 _MODEL_HELP = "Captioner for musiscene/music prompts: preset (tiny, musiscene, mu-llama) or model directory."
