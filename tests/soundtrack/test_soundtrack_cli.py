@@ -62,3 +62,22 @@ def test_a_video_codec_mp4_cannot_hold_is_one_sentence_before_any_model_loads(ca
     webm = write_audio(tmp_path / "vp8.webm", generate_piece("calm_sea", seed=1, duration_s=2.0, sample_rate=16000), 16000, "webm")
     code, _, err = cli(capsys, "soundtrack", webm, "--out", tmp_path / "o.mp4", "--musicgen", "no-such/model")
     assert code == 2 and "vp8" in err and "cannot be copied into an MP4" in err and err.count("\n") == 1
+
+
+def test_mix_under_keeps_the_original_sound_and_replace_drops_it(capsys, tmp_path):
+    import numpy as np
+
+    from musiscene_core.audio import decode, write_audio
+    from musiscene_core.data.synthetic import generate_piece
+
+    video = write_audio(tmp_path / "v.mp4", generate_piece("neon_chase", seed=4, duration_s=4.0, sample_rate=16000), 16000, "mp4")
+    original = decode(video, target_sr=16000).samples
+    similarity = {}
+    for mix in ("under", "replace"):
+        out = tmp_path / f"{mix}.mp4"
+        code, _, err = cli(capsys, "soundtrack", video, "--out", out, "--musicgen", "tiny", "--mix", mix, "--prompt-source", "text:a chase")
+        assert code == 0, err
+        made = decode(out, target_sr=16000).samples
+        n = min(len(made), len(original))
+        similarity[mix] = abs(np.corrcoef(made[:n], original[:n])[0, 1])
+    assert similarity["under"] > 0.9 > 0.3 > similarity["replace"]
