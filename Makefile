@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup fad-venv demo test test-fast bench clean
 
 $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,27 @@ $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev]"
 	touch $@
 
-setup: $(BIN)/musiscene
+# WordNet 3.0 for METEOR from Debian's packages (never downloaded at run time), copied into the venv's nltk data
+# folder with the lexnames file Debian lacks. The apt step is skipped when the files are already there.
+WORDNET := $(VENV)/share/nltk_data/corpora/wordnet/lexnames
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(WORDNET): $(BIN)/musiscene
+	@test -f /usr/share/wordnet/data.noun -a -f /usr/share/wordnet/index.sense || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index)
+	$(BIN)/python -m musiscene_core.metrics.wordnet --data-dir $(VENV)/share/nltk_data
+
+# The frechet-audio-distance package in its own small environment (it needs numpy<2), used by one test to check
+# that the project's FAD equals the package's formula. Its model dependencies are not installed (never used).
+FAD_VENV := .venv-fad
+
+$(FAD_VENV)/bin/python:
+	$(PYTHON) -m venv $(FAD_VENV)
+	$(FAD_VENV)/bin/pip install -q --no-deps numpy==1.26.4 scipy==1.13.1 frechet-audio-distance==0.3.4
+
+fad-venv: $(FAD_VENV)/bin/python
+
+setup: $(BIN)/musiscene $(WORDNET) $(FAD_VENV)/bin/python
 
 demo: setup
 	$(BIN)/musiscene demo
@@ -30,4 +50,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(FAD_VENV) build *.egg-info

@@ -34,7 +34,7 @@ app = typer.Typer(
 def get_app() -> typer.Typer:
     """The app with every command registered (once); what the console script and CliRunner tests run."""
     if not app.registered_commands:
-        from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
+        from musiscene_core.commands import caption, catalog, demo, evaluate, models, search, soundtrack, tag, train
 
         app.command("demo")(demo.demo)
         app.add_typer(catalog.app, name="catalog")
@@ -44,6 +44,8 @@ def get_app() -> typer.Typer:
         app.add_typer(models.app, name="models")
         app.command("train")(train.train)
         app.command("train-demo")(train.train_demo)
+        app.add_typer(evaluate.app, name="evaluate")
+        app.command("soundtrack")(soundtrack.soundtrack)
     return app
 
 
