@@ -316,3 +316,19 @@ def test_openapi_document_lists_the_api(client):
     )
     assert document["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_every_file_of_the_page_is_package_data():
+    # A non-editable install ships only what pyproject's package-data names.
+    import fnmatch
+    import tomllib
+
+    import musiscene_core.serve
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["musiscene_core.serve"]
+    static = Path(musiscene_core.serve.__file__).parent / "static"
+    shipped = sorted(path.name for path in static.iterdir())
+    assert shipped == ["app.js", "index.html", "style.css"]
+    for name in shipped:
+        assert any(fnmatch.fnmatch(f"static/{name}", pattern) for pattern in patterns), name
