@@ -40,12 +40,12 @@ from pathlib import Path
 # machine two threads per process spin against each other and a search slows twentyfold.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from benchmarks.index_search import _generated_texts, caption_like  # noqa: E402
-from musiscene_core import tables  # noqa: E402
+from benchmarks.index_search import _generated_texts, caption_like
+from musiscene_core import tables
 
 RESULTS = Path(__file__).parent / "results" / "serve_latency.md"
 TOKEN = "benchmark-token-" + "0" * 24

@@ -10,7 +10,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "index"))  # the index tests' table builders
 
-from index_tables import Shard, random_shard, write_shard  # noqa: E402
+from index_tables import Shard, random_shard, write_shard
 
 TOKEN = "serve-test-token-0123456789abcdef"
 SCENES = [

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import SCENES, SECONDS, TOKEN, make_registry, write_catalog
+from fastapi.testclient import TestClient
 from index_tables import MODEL_VERSION, random_shard, write_shard
+
 from musiscene_core.index import build_index
 from musiscene_core.serve import create_app
 
@@ -321,6 +321,7 @@ def test_openapi_document_lists_the_api(client):
 def test_every_file_of_the_page_is_package_data():
     # A non-editable install ships only what pyproject's package-data names.
     import fnmatch
+
     import tomllib
 
     import musiscene_core.serve

@@ -5,10 +5,9 @@ Driven through Hypothesis directly: schemathesis' pytest plugin does not run und
 
 import pytest
 import schemathesis
+from conftest import TOKEN
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-
-from conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

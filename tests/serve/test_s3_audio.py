@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import make_registry, write_catalog
+from fastapi.testclient import TestClient
 from index_tables import write_shard
+
 from musiscene_core.index import build_index
 from musiscene_core.serve import create_app
 
@@ -24,7 +26,7 @@ def test_audio_on_s3_streams_with_range_requests(tmp_path, s3_bucket, minilm):
     registry = make_registry(minilm)
     registry.add("label", dst, endpoint)
     with TestClient(create_app(registry, endpoint_url=endpoint, reload_interval=None)) as client:
-        data = open(local[3], "rb").read()
+        data = Path(local[3]).read_bytes()
         whole = client.get(f"/tracks/{shard.track_ids[3]}/audio")
         part = client.get(f"/tracks/{shard.track_ids[3]}/audio", headers={"Range": "bytes=44-1043"})
         fs.rm(shard.uris[5])
