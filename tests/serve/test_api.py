@@ -333,3 +333,19 @@ def test_every_file_of_the_page_is_package_data():
     assert shipped == ["app.js", "index.html", "style.css"]
     for name in shipped:
         assert any(fnmatch.fnmatch(f"static/{name}", pattern) for pattern in patterns), name
+
+
+def test_the_running_app_polls_for_rebuilt_indexes(tmp_path, served_run, minilm):
+    import time
+
+    dst = tmp_path / "run"
+    shutil.copytree(served_run[0], dst)
+    app = create_app(make_registry(minilm, ("main", dst)), reload_interval=0.1)
+    late = random_shard(np.random.default_rng(11), ["late"])
+    with TestClient(app) as client:
+        write_shard(dst, late, "part-1")
+        build_index(dst)
+        deadline = time.monotonic() + 120  # a bound on waiting, not an assertion on speed
+        while client.get(f"/tracks/{late.track_ids[0]}").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get(f"/tracks/{late.track_ids[0]}").status_code == 200
