@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup fad-venv demo test test-fast bench clean
+.PHONY: setup fad-venv browser demo test test-fast bench clean
 
 $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ $(FAD_VENV)/bin/python:
 
 fad-venv: $(FAD_VENV)/bin/python
 
-setup: $(BIN)/musiscene $(WORDNET) $(FAD_VENV)/bin/python
+setup: $(BIN)/musiscene $(WORDNET) $(FAD_VENV)/bin/python browser
+
+# Debian's headless Chromium for the browser tests of the web page and the report (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 demo: setup
 	$(BIN)/musiscene demo

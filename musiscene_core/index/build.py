@@ -208,7 +208,9 @@ def _commit(
                 bytes=digest.bytes,
                 sha256=digest.sha256,
             )
-        ids = persistence.ids_table(indexed.track_ids, indexed.uris, indexed.durations, indexed.captions)
+        ids = persistence.ids_table(
+            indexed.track_ids, indexed.uris, indexed.durations, indexed.captions, indexed.row_model_versions
+        )
         ids_digest = persistence.write_ids(commit, ids)
         info = IndexInfo(
             rows=len(indexed),

@@ -34,6 +34,7 @@ class SearchHit:
     uri: str
     duration_s: float | None
     caption: str
+    model_version: str | None  # the model that captioned the track
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +60,7 @@ class SceneIndex:
         self._uris = pd.Index(ids.column("uri").to_numpy(zero_copy_only=False))
         self._durations = ids.column("duration_s").to_numpy(zero_copy_only=False).astype(np.float64)
         self._captions_text = ids.column("caption").combine_chunks()
+        self._model_versions = _row_model_versions(ids, info)
         self._embedder = embedder
         if embedder is not None:
             self._check_embedder(embedder)
@@ -153,6 +155,15 @@ class SceneIndex:
     def track_id_at(self, row: int) -> str:
         return str(self._track_ids[row])
 
+    def row_of_track_id(self, track_id: str) -> int | None:
+        """Row of an exact track id, or None; unlike `row_of`, never touches the filesystem."""
+        position = self._track_ids.get_indexer([track_id])[0] if self._track_ids.is_unique else _first(self._track_ids, track_id)
+        return None if position < 0 else int(position)
+
+    def track_at(self, row: int) -> SearchHit:
+        """The indexed row as a hit of rank 0 and score 0 (uri, duration, caption, model version)."""
+        return self._hit(0, row, 0.0)
+
     def _nearest(
         self, index: faiss.Index, part: PartInfo, query: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[SearchHit]:
@@ -183,6 +194,7 @@ class SceneIndex:
             uri=str(self._uris[row]),
             duration_s=None if math.isnan(duration) else duration,
             caption=self._captions_text[row].as_py(),
+            model_version=self._model_versions[row].as_py(),
         )
 
     def _duration_mask(self, min_duration: float | None, max_duration: float | None) -> np.ndarray | None:
@@ -230,6 +242,14 @@ def _check_k(k: int) -> int:
     if k < 1:
         raise UserError(f"k must be at least 1, not {k}")
     return int(k)
+
+
+def _row_model_versions(ids: pa.Table, info: IndexInfo) -> pa.Array:
+    """Per-row model versions; indexes built before ids.parquet had the column name at most one version."""
+    if "model_version" in ids.column_names:
+        return ids.column("model_version").combine_chunks()
+    only = info.model_versions[0] if len(info.model_versions) == 1 else None
+    return pa.nulls(ids.num_rows, pa.string()) if only is None else pa.array([only] * ids.num_rows, pa.string())
 
 
 def _first(lookup: pd.Index, value: str) -> int:

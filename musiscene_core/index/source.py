@@ -26,6 +26,7 @@ class IndexRows:
     uris: np.ndarray  # object array of str
     durations: np.ndarray  # float64, NaN where unknown
     captions: np.ndarray  # object array of str
+    row_model_versions: np.ndarray  # object array of str: the model version of each track's row
     caption_vectors: np.ndarray  # float32 [n, caption_dim], unit rows
     audio_vectors: np.ndarray  # float32 [n, audio_dim], unit rows
     caption_model: str
@@ -43,6 +44,7 @@ class IndexRows:
             uris=self.uris[positions],
             durations=self.durations[positions],
             captions=self.captions[positions],
+            row_model_versions=self.row_model_versions[positions],
             caption_vectors=self.caption_vectors[positions],
             audio_vectors=self.audio_vectors[positions],
             caption_model=self.caption_model,
@@ -95,16 +97,18 @@ def read_index_rows(location: OutputLocation) -> IndexRows:
             f"({', '.join(caption_models) or 'none recorded'}); re-embed them with one model before indexing"
         )
     durations = ok_tracks["duration_s"].to_numpy(dtype=np.float64, na_value=np.nan)
+    row_model_versions = np.array(ok_tracks["model_version"].to_numpy(), dtype=object)[order]
     return IndexRows(
         track_ids=track_ids[order],
         uris=np.array(ok_tracks["uri"].to_numpy(), dtype=object)[order],
         durations=durations[order],
         captions=_strings(captions, "caption")[caption_rows],
+        row_model_versions=row_model_versions,
         caption_vectors=caption_vectors[caption_rows],
         audio_vectors=audio_vectors[feature_rows],
         caption_model=caption_models[0],
         audio_models=_distinct(features.column("model_version").take(pa.array(feature_rows))),
-        model_versions=_distinct(pa.array(ok_tracks["model_version"].to_numpy()[order])),
+        model_versions=_distinct(pa.array(row_model_versions)),
         skipped=skipped,
     )
 
