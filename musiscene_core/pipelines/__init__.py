@@ -1,0 +1,1 @@
+"""Job runners: the only place that knows Ray."""
