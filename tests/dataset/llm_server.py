@@ -2,12 +2,14 @@
 
     normal     a scene sentence derived from the prompt, with token usage
     timeout    answers only after `slow_s` seconds (longer than the client's timeout)
+    slow       a normal answer after 0.3 s (so that concurrent requests overlap)
     garbage    HTTP 200 with a body that is not JSON
     refusal    "I'm sorry, but I can't help with that."
     degenerate a repetition loop
     empty      an empty message
     flaky      HTTP 503 (Retry-After: 0) for the first attempt of every prompt, then normal
     secret     401 unless the request carries "Authorization: Bearer let-me-in"
+    scripted   the next behaviour of `script` (a list the test fills), normal once it is empty
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class LLMServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._seen: set[str] = set()
+        self.script: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +69,12 @@ class LLMServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def drain(self, limit_s: float = 30.0) -> None:
+        """Wait until no request is being answered."""
+        deadline = time.time() + limit_s
+        while self.in_flight and time.time() < deadline:
+            time.sleep(0.05)
+
     def _reply(self, handler, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
@@ -85,10 +94,15 @@ class LLMServer:
         with self._lock:
             self.requests.append({**request, "authorization": handler.headers.get("Authorization")})
         model = request["model"]
+        if model == "scripted":
+            with self._lock:
+                model = self.script.pop(0) if self.script else "normal"
         prompt = request["messages"][-1]["content"]
         text = scene_for(prompt)
         if model == "timeout":
             time.sleep(self.slow_s)
+        elif model == "slow":
+            time.sleep(0.3)
         elif model == "garbage":
             return self._reply(handler, 200, b"<html>upstream proxy error \x00\x01", "text/html")
         elif model == "refusal":
