@@ -73,7 +73,8 @@ def run_build(config: BuildDatasetConfig, quiet: bool = False) -> dict:
     try:
         result = run(config, on_progress=on_progress)
     finally:
-        progress.stop()
+        if progress.live.is_started:  # stopping a bar never shown would print an empty line before an error
+            progress.stop()
     return result.as_dict()
 
 
