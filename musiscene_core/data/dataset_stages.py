@@ -25,7 +25,6 @@ from musiscene_core.data.video_clips import ClipError, extract_clip
 
 WINDOW_S = 30.0  # MERT windows over a clip's soundtrack, as the tagging job's default policy
 MIN_LAST_WINDOW_S = 5.0
-_TEXT_COLUMNS = ("video_caption", "music_caption", "scene_caption")
 
 
 def clip_id(video_id: str, segment: str) -> str:
@@ -219,6 +218,7 @@ class FusionStage:
 
 
 def _text(values, i) -> str | None:
+    """Text travels through Ray Data as "" when absent (one Arrow type per column); Parquet gets null."""
     value = values[i]
     return str(value) if value is not None and str(value) != "" else None
 
@@ -254,35 +254,27 @@ class ClipShardWriter:
             )
             self.store.tables.write_table(tables.FEATURES, shard_id, features)
         now = dt.datetime.now(dt.timezone.utc)
-        column = lambda key: batch[key] if key in batch else np.full(n, "", dtype=object)  # noqa: E731 - absent before a stage ran
-        ints = lambda key: [int(v) for v in batch[key]] if key in batch else [0] * n  # noqa: E731
         v = self.versions
+        text = {key: [_text(batch[key], i) for i in range(n)] for key in (
+            "clip_id", "video_id", "split", "video_caption", "music_caption", "scene_caption", "music_question",
+            "error_kind", "error", "duplicate_of")}
         rows = {
-            "clip_id": [_text(batch["clip_id"], i) for i in range(n)],
+            **text,
             "uri": [str(u) for u in batch["uri"]],
             "segment": [str(s) for s in batch["segment"]],
             "start_s": [None if np.isnan(x) else float(x) for x in batch["start_s"]],
             "end_s": [None if np.isnan(x) else float(x) for x in batch["end_s"]],
-            "video_id": [_text(batch["video_id"], i) for i in range(n)],
             "fingerprint": [str(f) for f in batch["fingerprint"]],
             "bytes": [int(b) for b in batch["bytes"]],
-            "duration_s": [None if "duration_s" not in batch or np.isnan(d) else float(d) for d in batch.get("duration_s", [np.nan] * n)],
-            "split": [_text(batch["split"], i) for i in range(n)],
-            **{key: [_text(column(key), i) for i in range(n)] for key in _TEXT_COLUMNS},
+            "duration_s": [None if np.isnan(d) else float(d) for d in batch["duration_s"]],
             "question": [v["question"]] * n,
-            "music_question": [_text(column("music_question"), i) for i in range(n)],
             "video_captioner": [v["video_captioner"]] * n,
             "music_model": [v["music_model"]] * n,
             "llm_model": [v["llm_model"]] * n,
             "prompt_version": [v["prompt_version"]] * n,
             "build_version": [v["build_version"]] * n,
             "status": status,
-            "error_kind": [_text(batch["error_kind"], i) for i in range(n)],
-            "error": [_text(batch["error"], i) for i in range(n)],
-            "duplicate_of": [_text(batch["duplicate_of"], i) for i in range(n)],
-            "llm_prompt_tokens": ints("llm_prompt_tokens"),
-            "llm_completion_tokens": ints("llm_completion_tokens"),
-            "llm_attempts": ints("llm_attempts"),
+            **{key: [int(x) for x in batch[key]] for key in ("llm_prompt_tokens", "llm_completion_tokens", "llm_attempts")},
             "built_at": [now] * n,
         }
         self.store.tables.write_table(CLIPS, shard_id, pa.Table.from_pydict(rows, schema=clips_schema()))
