@@ -20,7 +20,7 @@ from musiscene_core.data.fusion_prompt import load_prompt
 from musiscene_core.data.scene_dataset import OK, SceneDatasetStore
 from musiscene_core.models.presets import resolve_model
 from musiscene_core.models.video_captioner import resolve_video_captioner
-from musiscene_core.models.video_captioner.captioner import is_random, video_captioner_version
+from musiscene_core.models.video_captioner.captioner import check_frame_count, is_random, video_captioner_version
 
 
 @dataclass
@@ -119,6 +119,7 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
     fusion = config.fusion()
     music = resolve_model(config.model, question=config.music_question)
     video_source = resolve_video_captioner(config.video_captioner)
+    check_frame_count(video_source, config.frames)
     versions = {
         "video_captioner": video_captioner_version(video_source),
         "music_model": music.version(max_new_tokens=config.max_new_tokens, window_s=30.0, temperature=0.0),

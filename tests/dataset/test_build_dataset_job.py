@@ -180,13 +180,15 @@ def test_train_accepts_the_output_as_it_is(built, tmp_path):
         assert row["answer"] == current[row["track_id"]]["scene_caption"] and current[row["track_id"]]["split"] == "train"
 
 
-def test_cli_errors_are_one_sentence(tmp_path, video_dir):
+def test_cli_errors_are_one_sentence(tmp_path, video_dir, models_home, monkeypatch):
+    monkeypatch.setenv("MUSISCENE_MODELS", str(models_home))
     for args, message in [
         (["--llm-endpoint", "http://127.0.0.1:9/v1"], "--llm-model is required"),
         ([], "choose one fusion model"),
         (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--splits", "0.5,0.6,0.1"], "split fractions"),
         (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--frames", "0"], "frames must be at least 1"),
         (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "no such thing"], "video captioner"),
+        (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "tiny", "--frames", "8"], "at most 6 frames"),
     ]:
         code, _, err = cli("build-dataset", video_dir, "--out", tmp_path / "out", "--model", "tiny", *args)
         assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err, err

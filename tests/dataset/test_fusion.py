@@ -143,3 +143,41 @@ def test_fusion_stage_limits_concurrency_and_keeps_earlier_errors(llm_server):
 def test_fusion_settings_are_checked(settings, message):
     with pytest.raises(UserError, match=message):
         settings.validate()
+
+
+def _tiny_chat_model(directory, chat_template: bool):
+    """A random tiny GPT-2 with a word-level tokenizer, saved as a local transformers model directory."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["<pad>", "<unk>", "<eos>"] + sorted(set("a slow shot of the city at night rain beach piano music video scene".split()))
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
+    if chat_template:
+        tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}scene"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=256, n_embd=16, n_layer=1, n_head=2)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("chat_template", [True, False])
+def test_local_model_fusion(tmp_path, chat_template):
+    from musiscene_core.data.fusion import LocalFusion
+
+    fusion = LocalFusion(str(_tiny_chat_model(tmp_path / "llm", chat_template)), device="cpu", max_new_tokens=12)
+    answer = fusion.fuse(MESSAGES)
+    assert answer.prompt_tokens > 5 and 0 < answer.completion_tokens <= 12 and answer.attempts == 1
+    # Random weights: whatever comes out is either a checked caption or a marked failure, never unchecked text.
+    assert (answer.ok and answer.text and not check_answer(answer.text)[0]) or (
+        not answer.ok and answer.error_kind.startswith("llm_") and answer.text == "")
+
+
+def test_local_model_that_cannot_load_is_one_sentence(tmp_path):
+    from musiscene_core.data.fusion import LocalFusion
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="cannot load fusion model"):
+        LocalFusion(str(tmp_path / "empty"))

@@ -63,6 +63,20 @@ def video_captioner_version(source: str) -> str:
     return f"{source}@{getattr(config, '_commit_hash', None) or 'unknown'}"
 
 
+def check_frame_count(source: str, frames: int) -> None:
+    """Refuse, before any work starts, more frames per clip than a video model has temporal embeddings for."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except OSError as exc:
+        raise UserError(f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
+                        "without network access pass a local model directory") from exc
+    limit = getattr(config, "num_image_with_embedding", None) if config.model_type == "git" else None
+    if limit is not None and frames > limit:
+        raise UserError(f"the video captioner {source!r} takes at most {limit} frames per clip; pass --frames {limit} or fewer")
+
+
 def is_random(source: str) -> bool:
     marker = Path(source) / _MARKER
     return marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
