@@ -1,13 +1,10 @@
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from llm_server import LLMServer  # noqa: E402
-from videos import write_video  # noqa: E402
+from llm_server import LLMServer
+from videos import write_video
 
 
 @pytest.fixture(scope="session")

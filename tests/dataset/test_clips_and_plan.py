@@ -14,7 +14,7 @@ from musiscene_core.data.scene_dataset import done_keys
 from musiscene_core.data.splits import parse_fractions, split_of
 from musiscene_core.data.video_clips import ClipError, extract_clip, list_clips
 from musiscene_core.errors import UserError
-from videos import FPS, write_video
+from videos import write_video
 
 
 @pytest.mark.parametrize("name", ["beach.mp4", "snow.webm"])
