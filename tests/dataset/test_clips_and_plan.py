@@ -9,11 +9,12 @@ import pytest
 
 from musiscene_core.audio import SAMPLE_RATE
 from musiscene_core.data.build_plan import BuildPlan, clip_rows, plan_build
-from musiscene_core.data.dataset_stages import ClipDecodeStage, IdentifyStage
-from musiscene_core.data.scene_dataset import done_keys
+from musiscene_core.data.dataset_stages import ClipDecodeStage, ClipShardWriter, IdentifyStage
+from musiscene_core.data.scene_dataset import CLIPS, SceneDatasetStore, done_keys, training_rows
 from musiscene_core.data.splits import parse_fractions, split_of
 from musiscene_core.data.video_clips import ClipError, extract_clip, list_clips
 from musiscene_core.errors import UserError
+from musiscene_core.tagging.store import OutputStore
 from videos import write_video
 
 
@@ -183,3 +184,51 @@ def test_tiny_video_captioner(tiny_video_captioner):
     with pytest.raises(UserError, match="at most 6 frames"):
         captioner.caption([rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)])
     assert video_captioner_version(str(tiny_video_captioner)).startswith("git-tiny-")
+
+
+def _written_batch(uris, status):
+    """A batch as it reaches the writer (after captioning and fusion), with made-up captions and features."""
+    n = len(uris)
+    text = lambda value: np.array([value if s == "ok" else "" for s in status], dtype=object)  # noqa: E731
+    return {"uri": np.array(uris, dtype=object), "segment": np.array(["whole"] * n, dtype=object),
+            "start_s": np.full(n, np.nan), "end_s": np.full(n, np.nan), "fingerprint": np.array(["f"] * n, dtype=object),
+            "bytes": np.full(n, 10), "duration_s": np.full(n, 2.0), "video_id": np.array([f"v{i}" for i in range(n)], dtype=object),
+            "clip_id": np.array([f"c{i}" for i in range(n)], dtype=object), "split": np.array(["train"] * n, dtype=object),
+            "status": np.array(status, dtype=object), "error_kind": np.array(["" if s == "ok" else "no_audio" for s in status], dtype=object),
+            "error": np.array(["" if s == "ok" else "no_audio: silent" for s in status], dtype=object),
+            "duplicate_of": np.array([""] * n, dtype=object), "video_caption": text("a beach"), "music_caption": text("piano"),
+            "scene_caption": text("a calm beach at dawn with gentle waves"), "music_question": np.array(["q"] * n, dtype=object),
+            "mert_layer_means": np.ones((n, 3, 4), dtype=np.float32), "llm_prompt_tokens": np.full(n, 7),
+            "llm_completion_tokens": np.full(n, 5), "llm_attempts": np.ones(n, dtype=np.int64)}
+
+
+VERSIONS = {"video_captioner": "g", "music_model": "m", "llm_model": "l", "prompt_version": "p", "build_version": "b", "question": "Q?"}
+
+
+def test_a_crash_between_shards_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+
+    dst = str(tmp_path / "out")
+    SceneDatasetStore(dst).claim({"split_fractions": [0.8, 0.1, 0.1], "split_seed": 0})
+    uris = ["/v/a.mp4", "/v/b.mp4", "/v/c.mp4"]
+    real_write = OutputStore.write_table
+
+    def crash_on_clips(self, table_name, shard_id, table):
+        if table_name == CLIPS:
+            raise KeyboardInterrupt  # the process dies after the features shard, before the clips shard
+        real_write(self, table_name, shard_id, table)
+
+    monkeypatch.setattr(OutputStore, "write_table", crash_on_clips)
+    with pytest.raises(KeyboardInterrupt):
+        ClipShardWriter(dst, VERSIONS)(_written_batch(uris, ["ok", "error", "ok"]))
+    monkeypatch.setattr(OutputStore, "write_table", real_write)
+    store = SceneDatasetStore(dst)
+    assert store.current_clips() is None  # no clip counts as done: the rerun does them all
+    assert (tmp_path / "out" / "features").is_dir() and not (tmp_path / "out" / CLIPS).exists()
+
+    summary = ClipShardWriter(dst, VERSIONS)(_written_batch(uris, ["ok", "error", "ok"]))
+    assert list(summary["status"]) == ["ok", "error", "ok"]
+    current = store.current_clips()
+    assert sorted(current.column("uri").to_pylist()) == uris
+    assert done_keys(current, "b") == {(u, "whole", "f") for u in uris}
+    rows = training_rows(dst)
+    assert rows.column("track_id").to_pylist() == ["c0", "c2"] and rows.column("question").to_pylist() == ["Q?", "Q?"]
