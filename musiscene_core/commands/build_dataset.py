@@ -28,6 +28,7 @@ def build_dataset(
     prompt: str = typer.Option(None, "--prompt", help="Fusion prompt template file. [default: the built-in scene_fusion_v1]"),
     splits: str = typer.Option(None, "--splits", help="train,validation,test fractions by source video. [default: 0.8,0.1,0.1]"),
     split_seed: int = typer.Option(None, "--split-seed", help="Seed of the split assignment. [default: 0]"),
+    max_clip_seconds: float = typer.Option(None, "--max-clip-seconds", help="Longer clips become too_long error rows. [default: 600]"),
     config_file: str = typer.Option(None, "--config", help="YAML file of BuildDatasetConfig options; command-line options override it."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint for s3:// paths."),
     ray_address: str = typer.Option(None, "--ray-address", help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray."),
@@ -44,6 +45,7 @@ def build_dataset(
         llm_endpoint=llm_endpoint, llm_model=llm_model, llm_api_key_env=llm_api_key_env, llm_timeout_s=llm_timeout,
         llm_retries=llm_retries, llm_concurrency=llm_concurrency, video_captioner=video_captioner, model=model,
         music_question=music_question, frames=frames, prompt=prompt, splits=splits, split_seed=split_seed,
+        max_clip_seconds=max_clip_seconds,
         endpoint_url=endpoint_url, ray_address=ray_address, gpus_per_actor=gpus_per_actor, caption_actors=caption_actors,
         model_batch_size=batch_size, shard_rows=shard_rows, retry_errors=retry_errors or None, force=force or None,
     )

@@ -36,6 +36,7 @@ class BuildDatasetConfig:
     splits: tuple[float, float, float] = DEFAULT_FRACTIONS
     split_seed: int = 0
     min_seconds: float = 1.0  # shortest usable soundtrack per clip
+    max_clip_seconds: float = 600.0  # longer clips (e.g. whole films listed without segments) become too_long errors
     max_new_tokens: int = 64  # music caption length limit
     endpoint_url: str | None = None  # S3-compatible endpoint for s3:// paths
     ray_address: str | None = None
@@ -55,8 +56,8 @@ class BuildDatasetConfig:
                      "llm_concurrency", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
-        if self.min_seconds <= 0:
-            raise UserError("min-seconds must be positive")
+        if self.min_seconds <= 0 or self.max_clip_seconds <= self.min_seconds:
+            raise UserError("min-seconds must be positive and below max-clip-seconds")
         if self.gpus_per_actor is not None and self.gpus_per_actor < 0:
             raise UserError("gpus-per-actor cannot be negative")
         if not self.question.strip() or not self.music_question.strip():

@@ -80,8 +80,10 @@ def _windows(audio: np.ndarray) -> np.ndarray:
 class ClipDecodeStage:
     """Clip row -> soundtrack (24 kHz mono, with MERT window lengths) and N frames ([N, H, W, 3] uint8)."""
 
-    def __init__(self, frames: int, min_seconds: float = 1.0, max_side: int = 256, endpoint_url: str | None = None):
-        self.frames, self.min_seconds, self.max_side, self.endpoint_url = frames, min_seconds, max_side, endpoint_url
+    def __init__(self, frames: int, min_seconds: float = 1.0, max_clip_s: float | None = None, max_side: int = 256,
+                 endpoint_url: str | None = None):
+        self.frames, self.min_seconds, self.max_clip_s = frames, min_seconds, max_clip_s
+        self.max_side, self.endpoint_url = max_side, endpoint_url
 
     def __call__(self, batch: dict) -> dict:
         out = {k: np.asarray(v) for k, v in batch.items()}
@@ -102,7 +104,7 @@ class ClipDecodeStage:
             try:
                 location = open_location(str(out["uri"][i]), self.endpoint_url)
                 with open_track(location, location.root) as opened:
-                    clip = extract_clip(opened.source, start, end, self.frames, self.min_seconds, self.max_side)
+                    clip = extract_clip(opened.source, start, end, self.frames, self.min_seconds, self.max_side, self.max_clip_s)
             except ClipError as exc:
                 _mark_error(out, i, exc.kind, exc.reason)
                 continue

@@ -163,7 +163,8 @@ def _video_duration(container, stream) -> float | None:
     return None
 
 
-def sample_frames(source, start_s: float, end_s: float | None, count: int, max_side: int = 256) -> tuple[np.ndarray, float]:
+def sample_frames(source, start_s: float, end_s: float | None, count: int, max_side: int = 256,
+                  max_clip_s: float | None = None) -> tuple[np.ndarray, float]:
     """`count` frames at the centres of `count` equal parts of [start, end); returns (frames, clip duration).
 
     Frames are decoded in order from the keyframe before `start_s`, so the sampled frame is the first one
@@ -180,6 +181,10 @@ def sample_frames(source, start_s: float, end_s: float | None, count: int, max_s
             end = min(end_s, duration) if end_s is not None else duration
             if duration is not None and start_s >= duration:
                 raise ClipError("segment_out_of_range", f"the segment starts at {start_s:g} s but the video lasts {duration:.2f} s")
+            if max_clip_s is not None and end - start_s > max_clip_s:
+                # Checked before any decoding: a whole feature film would otherwise be held in memory as one clip.
+                raise ClipError("too_long", f"the clip lasts {end - start_s:.0f} s, more than the {max_clip_s:g} s limit; "
+                                            "list shorter segments in a manifest or raise the limit")
             if start_s > 0:
                 container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
             frames: list[np.ndarray] = []
@@ -242,10 +247,10 @@ def clip_audio(source, start_s: float, end_s: float | None, min_seconds: float =
 
 
 def extract_clip(source, start_s: float | None, end_s: float | None, frames: int, min_seconds: float = 1.0,
-                 max_side: int = 256) -> Clip:
+                 max_side: int = 256, max_clip_s: float | None = None) -> Clip:
     """Frames, then soundtrack, of one clip; `source` is a local path or a seekable binary file."""
     start = start_s or 0.0
-    pictures, duration = sample_frames(source, start, end_s, frames, max_side)
+    pictures, duration = sample_frames(source, start, end_s, frames, max_side, max_clip_s)
     if hasattr(source, "seek"):
         source.seek(0)
     audio = clip_audio(source, start, end_s, min_seconds)

@@ -153,7 +153,7 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
         device = "cuda" if gpus > 0 else "cpu"
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 200)))
         ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            frames=config.frames, min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
+            frames=config.frames, min_seconds=config.min_seconds, max_clip_s=config.max_clip_seconds, endpoint_url=config.endpoint_url))
         ds = ds.map_batches(CaptionChain, compute=_pool(config.caption_actors), batch_size=config.model_batch_size,
                             num_cpus=config.cpus_per_actor, num_gpus=gpus or None,
                             fn_constructor_kwargs=dict(video_source=video_source, model=music, device=device,

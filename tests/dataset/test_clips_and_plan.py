@@ -50,6 +50,13 @@ def test_unusable_clips_raise_with_a_kind(video_dir, name, start, kind):
     assert info.value.kind == kind and len(info.value.reason) > 10
 
 
+def test_too_long_clip_is_refused_before_decoding(video_dir):
+    with pytest.raises(ClipError) as info:
+        extract_clip(str(video_dir / "chase.mp4"), None, None, frames=2, max_clip_s=2.5)
+    assert info.value.kind == "too_long" and "3 s" in info.value.reason
+    assert extract_clip(str(video_dir / "chase.mp4"), 0.0, 2.0, frames=2, max_clip_s=2.5).duration_s == pytest.approx(2.0)
+
+
 def test_too_short_soundtrack(video_dir):
     with pytest.raises(ClipError) as info:
         extract_clip(str(video_dir / "beach.mp4"), 1.5, None, frames=2, min_seconds=1.0)
