@@ -129,9 +129,10 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
     }
     versions["build_version"] = build_version(versions, config.frames, config.splits, config.split_seed)
     store = SceneDatasetStore(config.dst, config.endpoint_url)
-    store.claim({"split_fractions": list(config.splits), "split_seed": config.split_seed})
     plan = plan_build(config.src, store.current_clips(), versions["build_version"], force=config.force,
                       retry_errors=config.retry_errors, endpoint_url=config.endpoint_url)
+    # Claimed once the source listed fine, so a mistyped SRC leaves no output folder behind.
+    store.claim({"split_fractions": list(config.splits), "split_seed": config.split_seed})
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
     result = BuildResult(run_id=run_id, dst=store.uri, versions=versions, listed=plan.listed, skipped=plan.skipped,
                          random_weights=music.random_weights or is_random(video_source))
