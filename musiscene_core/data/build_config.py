@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musiscene_core.config_files import read_yaml_mapping
-from musiscene_core.data.fusion import DEFAULT_API_KEY_ENV, EndpointSettings, FusionSettings
+from musiscene_core.data.fusion import (
+    DEFAULT_API_KEY_ENV,
+    EndpointSettings,
+    FusionSettings,
+)
 from musiscene_core.data.splits import DEFAULT_FRACTIONS, parse_fractions
 from musiscene_core.errors import UserError
 from musiscene_core.models.presets import MU_LLAMA_QUESTION, MUSISCENE_QUESTION

@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 
 from musiscene_core.data.build_config import BuildDatasetConfig
 from musiscene_core.data.build_plan import build_version, clip_rows, plan_build
-from musiscene_core.data.dataset_stages import CaptionChain, ClipDecodeStage, ClipShardWriter, FusionStage, IdentifyStage
+from musiscene_core.data.dataset_stages import (
+    CaptionChain,
+    ClipDecodeStage,
+    ClipShardWriter,
+    FusionStage,
+    IdentifyStage,
+)
 from musiscene_core.data.fusion_prompt import load_prompt
 from musiscene_core.data.scene_dataset import OK, SceneDatasetStore
 from musiscene_core.models.presets import resolve_model
 from musiscene_core.models.video_captioner import resolve_video_captioner
-from musiscene_core.models.video_captioner.captioner import check_frame_count, is_random, video_captioner_version
+from musiscene_core.models.video_captioner.captioner import (
+    check_frame_count,
+    is_random,
+    video_captioner_version,
+)
 
 
 @dataclass

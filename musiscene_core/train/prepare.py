@@ -18,8 +18,8 @@ import pyarrow as pa
 from musiscene_core import tables
 from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.storage import open_location
-from musiscene_core.errors import UserError
 from musiscene_core.data.scene_dataset import is_scene_dataset
+from musiscene_core.errors import UserError
 from musiscene_core.train.dataset import SPLITS, ExampleSet, feature_rows, read_rows, write_prepared
 
 

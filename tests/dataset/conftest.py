@@ -2,7 +2,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from llm_server import LLMServer
 from videos import write_video
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from musiscene_core.data.splits import split_of
 from musiscene_core.data.scene_dataset import SceneDatasetStore
+from musiscene_core.data.splits import split_of
 
 pytestmark = pytest.mark.integration
 

@@ -6,16 +6,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from videos import write_video
 
 from musiscene_core.audio import SAMPLE_RATE
 from musiscene_core.data.build_plan import BuildPlan, clip_rows, plan_build
-from musiscene_core.data.dataset_stages import ClipDecodeStage, ClipShardWriter, IdentifyStage
-from musiscene_core.data.scene_dataset import CLIPS, SceneDatasetStore, done_keys, training_rows
+from musiscene_core.data.dataset_stages import (
+    ClipDecodeStage,
+    ClipShardWriter,
+    IdentifyStage,
+)
+from musiscene_core.data.scene_dataset import (
+    CLIPS,
+    SceneDatasetStore,
+    done_keys,
+    training_rows,
+)
 from musiscene_core.data.splits import parse_fractions, split_of
 from musiscene_core.data.video_clips import ClipError, extract_clip, list_clips
 from musiscene_core.errors import UserError
 from musiscene_core.tagging.store import OutputStore
-from videos import write_video
 
 
 @pytest.mark.parametrize("name", ["beach.mp4", "snow.webm"])
@@ -179,7 +188,10 @@ def test_clips_on_s3(s3_bucket, video_dir):
 
 def test_tiny_video_captioner(tiny_video_captioner):
     from musiscene_core.models.video_captioner import VideoCaptioner
-    from musiscene_core.models.video_captioner.captioner import is_random, video_captioner_version
+    from musiscene_core.models.video_captioner.captioner import (
+        is_random,
+        video_captioner_version,
+    )
 
     captioner = VideoCaptioner.from_pretrained(str(tiny_video_captioner), device="cpu", max_new_tokens=8)
     assert captioner.frames_per_clip == 6 and is_random(str(tiny_video_captioner))

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from musiscene_core.data.dataset_stages import FusionStage
-from musiscene_core.data.fusion import EndpointFusion, EndpointSettings, FusionSettings, check_answer, clean_answer
+from musiscene_core.data.fusion import (
+    EndpointFusion,
+    EndpointSettings,
+    FusionSettings,
+    check_answer,
+    clean_answer,
+)
 from musiscene_core.data.fusion_prompt import load_prompt
 from musiscene_core.errors import UserError
 

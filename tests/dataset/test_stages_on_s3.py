@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from musiscene_core.data.build_plan import build_version, clip_rows, plan_build
-from musiscene_core.data.dataset_stages import CaptionChain, ClipDecodeStage, ClipShardWriter, FusionStage, IdentifyStage
+from musiscene_core.data.dataset_stages import (
+    CaptionChain,
+    ClipDecodeStage,
+    ClipShardWriter,
+    FusionStage,
+    IdentifyStage,
+)
 from musiscene_core.data.fusion import EndpointSettings, FusionSettings
 from musiscene_core.data.fusion_prompt import load_prompt
 from musiscene_core.data.scene_dataset import SceneDatasetStore, is_scene_dataset

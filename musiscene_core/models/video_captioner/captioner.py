@@ -95,7 +95,12 @@ class VideoCaptioner:
     @classmethod
     def from_pretrained(cls, source: str, device: str | None = None, max_new_tokens: int = 40) -> "VideoCaptioner":
         import torch
-        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, GitForCausalLM
+        from transformers import (
+            AutoConfig,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            GitForCausalLM,
+        )
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:

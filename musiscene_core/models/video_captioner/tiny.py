@@ -20,7 +20,13 @@ TINY_NAME = "git-tiny"
 def make_tiny_video_captioner(directory: str | Path, frames: int = 6, seed: int = 0, image_size: int = 32) -> Path:
     """Write a random tiny GIT captioner (config, safetensors, tokenizer, image processor) into `directory`."""
     import torch
-    from transformers import BertTokenizer, CLIPImageProcessor, GitConfig, GitForCausalLM, GitProcessor
+    from transformers import (
+        BertTokenizer,
+        CLIPImageProcessor,
+        GitConfig,
+        GitForCausalLM,
+        GitProcessor,
+    )
 
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
