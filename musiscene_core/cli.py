@@ -34,7 +34,7 @@ app = typer.Typer(
 def get_app() -> typer.Typer:
     """The app with every command registered (once); what the console script and CliRunner tests run."""
     if not app.registered_commands:
-        from musiscene_core.commands import caption, catalog, demo, evaluate, models, search, serve, soundtrack, tag, train
+        from musiscene_core.commands import build_dataset, caption, catalog, demo, evaluate, models, search, serve, soundtrack, tag, train
 
         app.command("demo")(demo.demo)
         app.add_typer(catalog.app, name="catalog")
@@ -47,6 +47,7 @@ def get_app() -> typer.Typer:
         app.add_typer(evaluate.app, name="evaluate")
         app.command("soundtrack")(soundtrack.soundtrack)
         app.command("serve")(serve.serve)
+        app.command("build-dataset")(build_dataset.build_dataset)
     return app
 
 

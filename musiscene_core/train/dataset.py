@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from musiscene_core.catalog.storage import open_location
+from musiscene_core.data.scene_dataset import is_scene_dataset, training_rows
 from musiscene_core.errors import UserError
 
 SPLITS = ("train", "validation", "test")
@@ -62,16 +63,21 @@ def _parquet_paths(uri: str, endpoint_url: str | None) -> tuple[object, list[str
 
 
 def read_rows(uri: str, endpoint_url: str | None = None) -> pa.Table:
-    """The dataset rows, checked: an answer and a known split on every row, and a track_id or uri."""
-    fs, paths = _parquet_paths(uri, endpoint_url)
-    parts = []
-    for path in paths:
-        with fs.open(path, "rb") as handle:
-            try:
-                parts.append(pq.read_table(handle))
-            except pa.ArrowInvalid as exc:
-                raise UserError(f"{path} is not a Parquet file ({exc})") from exc
-    table = pa.concat_tables(parts, promote_options="default")
+    """The dataset rows, checked: an answer and a known split on every row, and a track_id or uri.
+
+    A `build-dataset` output folder is read as it is: its ok clips, answer = scene caption."""
+    if is_scene_dataset(uri, endpoint_url):
+        table = training_rows(uri, endpoint_url)
+    else:
+        fs, paths = _parquet_paths(uri, endpoint_url)
+        parts = []
+        for path in paths:
+            with fs.open(path, "rb") as handle:
+                try:
+                    parts.append(pq.read_table(handle))
+                except pa.ArrowInvalid as exc:
+                    raise UserError(f"{path} is not a Parquet file ({exc})") from exc
+        table = pa.concat_tables(parts, promote_options="default")
     names = set(table.column_names)
     for required in ("answer", "split"):
         if required not in names:

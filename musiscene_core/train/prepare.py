@@ -17,6 +17,7 @@ import numpy as np
 from musiscene_core import tables
 from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.storage import open_location
+from musiscene_core.data.scene_dataset import is_scene_dataset
 from musiscene_core.errors import UserError
 from musiscene_core.train.dataset import SPLITS, ExampleSet, feature_rows, read_rows, write_prepared
 
@@ -92,7 +93,9 @@ def prepare(config, model, layers: int, hidden: int, on_progress=None) -> Prepar
     `layers`/`hidden` are the MERT shape the captioner's adapter expects."""
     rows = read_rows(config.data, config.endpoint_url)
     features: dict[str, np.ndarray] = {}
-    for source in ([config.features] if config.features else []) + [config.out]:
+    # A build-dataset output carries its clips' features beside its rows.
+    own = [config.data] if is_scene_dataset(config.data, config.endpoint_url) else []
+    for source in ([config.features] if config.features else []) + own + [config.out]:
         features.update({k: v for k, v in _store_features(source, config.endpoint_url, layers, hidden).items() if k not in features})
 
     track_ids = rows.column("track_id").to_pylist()
