@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SCENES, SECONDS, TOKEN, make_registry, write_catalog
+from serve_catalog import SCENES, SECONDS, TOKEN, make_registry, write_catalog
 from fastapi.testclient import TestClient
 from index_tables import MODEL_VERSION, random_shard, write_shard
 

@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import SCENES, TOKEN
+from serve_catalog import SCENES, TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -5,7 +5,7 @@ Driven through Hypothesis directly: schemathesis' pytest plugin does not run und
 
 import pytest
 import schemathesis
-from conftest import TOKEN
+from serve_catalog import TOKEN
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 

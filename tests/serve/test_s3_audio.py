@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_registry, write_catalog
+from serve_catalog import make_registry, write_catalog
 from fastapi.testclient import TestClient
 from index_tables import write_shard
 
