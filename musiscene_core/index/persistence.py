@@ -14,8 +14,8 @@ from musiscene_core.index.manifest import IDS_FILE, IndexInfo, index_file
 from musiscene_core.output_location import Commit, FileDigest, OutputLocation
 
 
-def ids_table(track_ids, uris, durations, captions) -> pa.Table:
-    """ids.parquet: row i of both FAISS indexes is row i of this table."""
+def ids_table(track_ids, uris, durations, captions, model_versions) -> pa.Table:
+    """ids.parquet: row i of both FAISS indexes is row i of this table (with the model version that made it)."""
     return pa.table(
         {
             "row": pa.array(np.arange(len(track_ids)), pa.int64()),
@@ -23,6 +23,7 @@ def ids_table(track_ids, uris, durations, captions) -> pa.Table:
             "uri": pa.array(list(uris), pa.string()),
             "duration_s": pa.array(np.asarray(durations, dtype=np.float64), pa.float64(), from_pandas=True),
             "caption": pa.array(list(captions), pa.string()),
+            "model_version": pa.array(list(model_versions), pa.string()),
         }
     )
 

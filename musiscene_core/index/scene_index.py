@@ -34,6 +34,7 @@ class SearchHit:
     uri: str
     duration_s: float | None
     caption: str
+    model_version: str | None  # the model version that made the caption and features (None: index built before it was recorded)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +60,7 @@ class SceneIndex:
         self._uris = pd.Index(ids.column("uri").to_numpy(zero_copy_only=False))
         self._durations = ids.column("duration_s").to_numpy(zero_copy_only=False).astype(np.float64)
         self._captions_text = ids.column("caption").combine_chunks()
+        self._versions = ids.column("model_version").combine_chunks() if "model_version" in ids.column_names else None
         self._embedder = embedder
         if embedder is not None:
             self._check_embedder(embedder)
@@ -183,6 +185,7 @@ class SceneIndex:
             uri=str(self._uris[row]),
             duration_s=None if math.isnan(duration) else duration,
             caption=self._captions_text[row].as_py(),
+            model_version=None if self._versions is None else self._versions[row].as_py(),
         )
 
     def _duration_mask(self, min_duration: float | None, max_duration: float | None) -> np.ndarray | None:

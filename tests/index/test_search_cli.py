@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from index_tables import Shard, random_shard, track_id_of, write_shard
+from index_tables import MODEL_VERSION, Shard, random_shard, track_id_of, write_shard
 from musiscene_core.models.text_embedder import TextEmbedder
 
 SCENES = ["a car chase through neon-lit city streets at night", "a quiet snowy forest at dawn"]
@@ -54,6 +54,7 @@ def test_index_build_then_search_and_similar_from_the_command_line(run_dir):
         "uri": "s3://catalog/chase.flac",
         "duration_s": 95.5,
         "caption": SCENES[0],
+        "model_version": MODEL_VERSION,
     }
 
     table = _musiscene("similar", track_id_of("forest"), "--index", str(run_dir), "-k", "3", "--max-duration", "1000")
