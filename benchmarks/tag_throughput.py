@@ -33,12 +33,12 @@ def sequential(catalog: Path, dst: Path) -> tuple[float, float, int]:
     """Returns (model load seconds, processing seconds, ok tracks)."""
     from musiscene_core.catalog import list_tracks
     from musiscene_core.models.presets import resolve_model
-    from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ShardWriter
+    from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ShardWriter, policy_record
 
     started = time.perf_counter()
     model = resolve_model("tiny")
     decode, mert, caption, embed = DecodeStage(), MertStage(model), CaptionStage(model), EmbedStage()
-    writer = ShardWriter(str(dst), model_version="sequential-baseline")
+    writer = ShardWriter(str(dst), model_version="sequential-baseline", window_policy=policy_record("whole", 30.0, 30.0))
     loaded = time.perf_counter()
     ok = 0
     for ref in list_tracks(str(catalog)).tracks:
@@ -52,7 +52,7 @@ def pipeline(catalog: Path, dst: Path) -> tuple[float, int]:
     from musiscene_core.tagging.config import TagConfig
 
     started = time.perf_counter()
-    result = run(TagConfig(src=str(catalog), dst=str(dst), build_index=False))
+    result = run(TagConfig(src=str(catalog), dst=str(dst), model="tiny", build_index=False))
     return time.perf_counter() - started, result.ok
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from musiscene_core.models.presets import resolve_model
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.plan import plan_run
-from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter
+from musiscene_core.tagging.stages import (CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter,
+                                           policy_record)
 from musiscene_core.tagging.store import OutputStore
 
 
@@ -30,6 +31,8 @@ class TagResult:
     errors: Counter = field(default_factory=Counter)
     skipped: int = 0
     skipped_non_audio: int = 0
+    retried: int = 0  # files whose error row from an earlier run was tried again
+    deleted: int = 0  # files gone from the catalog since the last run: marked deleted, out of the index
     audio_seconds: float = 0.0
     seconds: float = 0.0
     index: dict | None = None
@@ -49,6 +52,8 @@ class TagResult:
             "errors": dict(sorted(self.errors.items())),
             "skipped": self.skipped,
             "skipped_non_audio": self.skipped_non_audio,
+            "retried": self.retried,
+            "deleted": self.deleted,
             "audio_hours": round(self.audio_seconds / 3600.0, 4),
             "seconds": round(self.seconds, 2),
             "tracks_per_hour": round(self.processed / hours, 1) if hours > 0 else None,
@@ -94,11 +99,14 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
                                   max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                   top_p=config.top_p, seed=config.seed, embedder=config.embedder)
     store = OutputStore.open(config.dst, config.endpoint_url)
-    plan = plan_run(config.src, store, model_version, force=config.force, endpoint_url=config.endpoint_url)
+    plan = plan_run(config.src, store, model_version, force=config.force, endpoint_url=config.endpoint_url,
+                    retry_errors=config.retry_errors)
+    if plan.deleted:
+        store.mark_deleted(plan.deleted, model_version)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
     result = TagResult(run_id=run_id, dst=store.uri, model_version=model_version, listed=plan.listed,
                        skipped=plan.skipped_done, skipped_non_audio=plan.skipped_non_audio,
-                       random_weights=model.random_weights)
+                       retried=plan.retried, deleted=len(plan.deleted), random_weights=model.random_weights)
     if on_progress:
         on_progress(0, len(plan.todo))
     if plan.todo:
@@ -110,21 +118,23 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
         model_actor = dict(batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor, num_gpus=gpus or None)
         ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
                                  override_num_blocks=max(1, min(len(plan.todo), 200)))
-        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-            min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
+        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor,
+                            fn_kwargs=config.decode_settings())
         generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
         if gpus > 0 and not config.fuse_models:
-            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
+            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors),
+                                fn_constructor_kwargs=dict(model=model, device=device, decode=config.decode_settings()), **model_actor)
             ds = ds.map_batches(CaptionStage, compute=_pool(config.caption_actors),
                                 fn_constructor_kwargs=dict(model=model, device=device, **generation), **model_actor)
             ds = ds.map_batches(EmbedStage, compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
                                 num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
         else:
             ds = ds.map_batches(ModelChain, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
-                model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
+                model=model, device=device, embedder_name=config.embedder, decode=config.decode_settings(), **generation),
+                **model_actor)
         ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
+            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url,
+            window_policy=policy_record(config.policy, config.window_s, config.hop_s)))
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for status, kind, duration in zip(batch["status"], batch["error_kind"], batch["duration_s"]):
                 result.processed += 1

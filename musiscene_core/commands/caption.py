@@ -59,8 +59,10 @@ def caption(
     emit = _Printer(as_json, version)
     for row in failures:
         emit(row)
-    decode = DecodeStage(policy, _DEFAULTS.window_s, _DEFAULTS.hop_s, _DEFAULTS.min_seconds, endpoint_url)
-    mert = MertStage(spec, device=device)
+    reading = dict(policy=policy, window_s=_DEFAULTS.window_s, hop_s=_DEFAULTS.hop_s, min_seconds=_DEFAULTS.min_seconds,
+                   endpoint_url=endpoint_url)
+    decode = DecodeStage(**reading)
+    mert = MertStage(spec, device=device, decode=reading)  # long tracks are read again there, as a stream
     captioner = CaptionStage(spec, device=device, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     for start in range(0, len(tracks), batch_size):
         chunk = tracks[start:start + batch_size]
