@@ -1,5 +1,7 @@
 """Long tracks are not held whole: past `max_inline_s` they ship no samples and MERT reads them as a stream."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,7 @@ def test_a_long_track_streams_in_window_groups_with_the_inline_result(long_track
 
 def test_a_file_changed_between_decode_and_mert_is_a_transient_error(long_track, tiny_model, tmp_path):
     copy = tmp_path / "mix.flac"
-    copy.write_bytes(open(long_track, "rb").read())
+    copy.write_bytes(Path(long_track).read_bytes())
     reading = dict(policy="whole", window_s=4.0, hop_s=4.0)
     decoded = DecodeStage(**reading, max_inline_s=8.0)(_batch(str(copy)))
     write_audio(copy, generate_piece("neon_chase", seed=4, duration_s=27.0, sample_rate=RATE), RATE, "flac")
