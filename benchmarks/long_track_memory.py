@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--skip-baseline", action="store_true", help="only the streaming run (the baseline needs ~4 GB)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the Markdown table goes")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +133,7 @@ def main() -> None:
     for name, results in runs.items():
         cells = [_spread([r[key] for r in results]) for key in ("peak_worker_mb", "peak_workers_total_mb", "peak_driver_mb", "seconds")]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    RESULTS.write_text("\n".join(lines) + "\n")
+    args.results.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

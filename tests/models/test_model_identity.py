@@ -47,3 +47,15 @@ def test_the_default_preset_without_weights_names_tiny_and_where_weights_go(tmp_
     message = str(caught.value)
     assert "--model tiny" in message and str(tmp_path / "musiscene") in message and "checkpoint.pth" in message
     assert message.count(". ") == 0  # one sentence
+
+
+def test_tag_defaults_to_the_musiscene_preset_and_says_how_to_try_without_it(tmp_path, monkeypatch, capsys):
+    from musiscene_core.cli import main
+
+    monkeypatch.setenv("MUSISCENE_MODELS", str(tmp_path / "models"))
+    (tmp_path / "catalog").mkdir()
+    with pytest.raises(SystemExit) as exited:
+        main(["tag", str(tmp_path / "catalog"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.strip().startswith("error: the 'musiscene' preset needs its weights in")
+    assert "--model tiny" in err and "Traceback" not in err
