@@ -40,7 +40,7 @@ def sequential(catalog: Path, dst: Path) -> tuple[float, float, int]:
 
     started = time.perf_counter()
     model = resolve_model("tiny")
-    config = TagConfig(src=str(catalog), dst=str(dst), decode_batch_size=1, model_batch_size=1, shard_rows=1)
+    config = TagConfig(src=str(catalog), dst=str(dst), model="tiny", decode_batch_size=1, model_batch_size=1, shard_rows=1)
     runner = SequentialRunner(build_stages(config, model, "sequential-baseline", device="cpu"))
     loaded = time.perf_counter()
     ok = 0
@@ -55,7 +55,7 @@ def pipeline(catalog: Path, dst: Path) -> tuple[float, int]:
     from musiscene_core.tagging.config import TagConfig
 
     started = time.perf_counter()
-    result = run(TagConfig(src=str(catalog), dst=str(dst), build_index=False))
+    result = run(TagConfig(src=str(catalog), dst=str(dst), model="tiny", build_index=False))
     return time.perf_counter() - started, result.ok
 
 

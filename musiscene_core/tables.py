@@ -4,9 +4,12 @@ An output folder (local path or s3:// prefix) holds:
 
     tracks/*.parquet     one row per catalog file (ok or error)
     captions/*.parquet   one row per ok track
-    features/*.parquet   one row per ok track (MERT layer means + audio embedding)
+    features/*.parquet   one row per ok track (MERT layer means + audio embedding + window policy)
     index/               captions.faiss, audio.faiss, ids.parquet, index.json
     runs/*.json          one record per run (config, models, counts, durations)
+
+Shards are append-only history; which rows are current is decided by one rule, in
+`musiscene_core.tagging.current`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: features record the window policy that made them
 
 TRACKS = "tracks"
 CAPTIONS = "captions"
@@ -63,6 +66,12 @@ def captions_schema(embedding_dim: int) -> pa.Schema:
     )
 
 
+def policy_columns(record: dict, rows: int) -> list[pa.Array]:
+    """The window-policy columns of `rows` features rows made under `record` (see `window_policy_record`)."""
+    return [pa.array([record["window_policy"]] * rows, pa.string()), pa.array([record["window_s"]] * rows, pa.float64()),
+            pa.array([record["hop_s"]] * rows, pa.float64())]
+
+
 def features_schema(num_layers: int, hidden: int, audio_dim: int) -> pa.Schema:
     return pa.schema(
         [
@@ -73,6 +82,10 @@ def features_schema(num_layers: int, hidden: int, audio_dim: int) -> pa.Schema:
             ("mert_hidden", pa.int32()),
             ("audio_embedding", pa.list_(pa.float32(), audio_dim)),
             ("model_version", pa.string()),
+            # The window policy that made the layer means: "whole" (window_s/hop_s) or "mu-llama" (first 60 s).
+            ("window_policy", pa.string()),
+            ("window_s", pa.float64()),
+            ("hop_s", pa.float64()),
         ],
         metadata=_META,
     )
@@ -121,8 +134,10 @@ def captions_table(track_ids: Sequence[str], questions: Sequence[str], captions:
     )
 
 
-def features_table(track_ids: Sequence[str], layer_means: np.ndarray, audio_embedding: np.ndarray, model_version: str) -> pa.Table:
-    """One row per track: MERT layer means [n, layers, hidden] (stored float16) and the audio embedding [n, dim]."""
+def features_table(track_ids: Sequence[str], layer_means: np.ndarray, audio_embedding: np.ndarray, model_version: str,
+                   window_policy: dict) -> pa.Table:
+    """One row per track: MERT layer means [n, layers, hidden] (stored float16), the audio embedding [n, dim] and
+    the window policy (`policy_record`) that made them."""
     n, layers, hidden = layer_means.shape
     return pa.Table.from_arrays(
         [
@@ -132,6 +147,7 @@ def features_table(track_ids: Sequence[str], layer_means: np.ndarray, audio_embe
             pa.array([hidden] * n, pa.int32()),
             pa.FixedSizeListArray.from_arrays(pa.array(audio_embedding.reshape(-1)), audio_embedding.shape[1]),
             pa.array([model_version] * n, pa.string()),
+            *policy_columns(window_policy, n),
         ],
         schema=features_schema(layers, hidden, audio_embedding.shape[1]),
     )

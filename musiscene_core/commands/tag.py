@@ -15,7 +15,7 @@ from musiscene_core.tagging.config import TagConfig
 def tag(
     src: str = typer.Argument(..., help="Catalog: folder, s3://bucket/prefix, or CSV/Parquet manifest with a 'uri' column."),
     out: str = typer.Option(..., "--out", "-o", help="Output folder (local or s3://)."),
-    model: str = typer.Option(None, "--model", "-m", help="Preset (tiny, musiscene, mu-llama) or model directory. [default: tiny]"),
+    model: str = typer.Option(None, "--model", "-m", help="Preset (musiscene, mu-llama, tiny) or model directory; tiny has random weights, for trying the pipeline. [default: musiscene]"),
     config_file: str = typer.Option(None, "--config", help="YAML file of TagConfig options; command-line options override it."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint for SRC and --out."),
     ray_address: str = typer.Option(None, "--ray-address", help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray."),
@@ -28,6 +28,7 @@ def tag(
     shard_rows: int = typer.Option(None, "--shard-rows", help="Rows per committed Parquet shard."),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Caption length limit in tokens."),
     force: bool = typer.Option(False, "--force", help="Recompute tracks already tagged by this model version."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Also retry unchanged files whose audio was unusable (reruns always retry transient errors)."),
     no_index: bool = typer.Option(False, "--no-index", help="Do not build the FAISS indexes at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
@@ -36,7 +37,7 @@ def tag(
         model=model, endpoint_url=endpoint_url, ray_address=ray_address, policy=policy, question=question,
         gpus_per_actor=gpus_per_actor, mert_actors=mert_actors, caption_actors=caption_actors,
         model_batch_size=batch_size, shard_rows=shard_rows, max_new_tokens=max_new_tokens,
-        force=force or None, build_index=False if no_index else None,
+        force=force or None, retry_errors=retry_errors or None, build_index=False if no_index else None,
     )
     if config_file:
         config = TagConfig.from_yaml(config_file, src=src, dst=out, **overrides)
@@ -80,6 +81,10 @@ def print_tag_summary(console: Console, summary: dict) -> None:
     errors = summary["errors"]
     table.add_row("tracks failed", f"{summary['failed']}" + (f" ({', '.join(f'{k}: {v}' for k, v in errors.items())})" if errors else ""))
     table.add_row("tracks skipped (already tagged)", str(summary["skipped"]))
+    if summary.get("retried"):
+        table.add_row("errors retried", str(summary["retried"]))
+    if summary.get("deleted"):
+        table.add_row("gone from the catalog (marked deleted)", str(summary["deleted"]))
     table.add_row("audio hours", f"{summary['audio_hours']:.3f}")
     table.add_row("time", f"{summary['seconds']:.1f} s")
     if summary["tracks_per_hour"]:

@@ -16,6 +16,9 @@ def train(
     base: str = typer.Option(None, "--base", help="Preset name or model directory to start from."),
     out: str = typer.Option(None, "--out", help="Output folder: prepared data, features cache, report, exported model."),
     features: str = typer.Option(None, "--features", help="A tagging output folder whose features table to reuse."),
+    policy: str = typer.Option(None, "--policy", help="Window policy of the features: 'whole' (default) or 'mu-llama'; use the one you tag with."),
+    window_s: float = typer.Option(None, "--window-s", help="Window length in seconds for --policy whole (default 30)."),
+    hop_s: float = typer.Option(None, "--hop-s", help="Hop between windows in seconds for --policy whole (default 30)."),
     storage: str = typer.Option(None, "--storage", help="Where checkpoints go (local or s3://); default: OUT."),
     name: str = typer.Option(None, "--name", help="Run name under the storage path; the same name resumes (default: run)."),
     workers: int = typer.Option(None, "--workers", help="Ray Train workers (data-parallel)."),
@@ -40,7 +43,8 @@ def train(
     """Fine-tune the music adapter (LLaMA frozen) on a scene-caption dataset with Ray Train; rerun to resume."""
     from musiscene_core.pipelines.train import run
 
-    overrides = dict(data=data, base=base, out=out, features=features, storage=storage, name=name, workers=workers,
+    overrides = dict(data=data, base=base, out=out, features=features, policy=policy, window_s=window_s, hop_s=hop_s,
+                     storage=storage, name=name, workers=workers,
                      use_gpu=gpu, epochs=epochs, lr=lr, blr=blr, warmup_epochs=warmup_epochs, batch_size=batch_size,
                      grad_accum=grad_accum, train=train_what, lora_rank=lora_rank, center_adapter=center_adapter,
                      checkpoint_every=checkpoint_every,

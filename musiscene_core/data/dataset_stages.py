@@ -233,7 +233,7 @@ class ClipShardWriter:
         self.versions = versions  # video_captioner, music_model, llm_model, prompt_version, build_version, question
 
     def __call__(self, batch: dict) -> dict:
-        from musiscene_core.tagging.stages import audio_embedding
+        from musiscene_core.tagging.stages import audio_embedding, policy_record
 
         n = len(batch["uri"])
         shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
@@ -241,19 +241,8 @@ class ClipShardWriter:
         ok = [i for i, s in enumerate(status) if s == OK]
         if ok:
             means = np.asarray(np.stack([batch["mert_layer_means"][i] for i in ok]), dtype=np.float32)
-            _, layers, hidden = means.shape
-            audio = audio_embedding(means)
-            features = pa.Table.from_arrays(
-                [
-                    pa.array([str(batch["clip_id"][i]) for i in ok], pa.string()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(means.astype(np.float16).reshape(-1)), layers * hidden),
-                    pa.array([layers] * len(ok), pa.int32()),
-                    pa.array([hidden] * len(ok), pa.int32()),
-                    pa.FixedSizeListArray.from_arrays(pa.array(audio.reshape(-1)), hidden),
-                    pa.array([self.versions["music_model"]] * len(ok), pa.string()),
-                ],
-                schema=tables.features_schema(layers, hidden, hidden),
-            )
+            features = tables.features_table([str(batch["clip_id"][i]) for i in ok], means, audio_embedding(means),
+                                             self.versions["music_model"], policy_record("whole", WINDOW_S, WINDOW_S))
             self.store.tables.write_table(tables.FEATURES, shard_id, features)
         now = dt.datetime.now(dt.timezone.utc)
         v = self.versions

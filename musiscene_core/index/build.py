@@ -1,8 +1,9 @@
 """Build or update the index folder of a tagging run: captions.faiss, audio.faiss, ids.parquet, index.json.
 
 A second build on the same folder adds only the tracks the index lacks, unless the planned
-index type changed (the row count crossed a size threshold) or the tables no longer contain
-every indexed track: then it rebuilds from the tables, which are the source of truth.
+index type changed (the row count crossed a size threshold) or an indexed row is no longer
+current (the file was deleted or changed, or tagged again by another model version): then it
+rebuilds from the tables, which are the source of truth.
 """
 
 from __future__ import annotations
@@ -142,8 +143,14 @@ def _incremental_update(
             f"the index under {location.url} holds captions embedded with {existing.captions.embedding_model}, "
             f"but the captions table now uses {rows.caption_model}; rebuild it with `musiscene index build --rebuild`"
         )
-    indexed_ids = persistence.read_ids(location, existing).column("track_id").to_numpy(zero_copy_only=False)
-    positions = pd.Index(rows.track_ids).get_indexer(indexed_ids)
+    indexed = persistence.read_ids(location, existing)
+    indexed_ids = indexed.column("track_id").to_numpy(zero_copy_only=False)
+    # A row is still served only with the same model version: an upgraded, re-captioned or deleted
+    # track counts as gone (indexes built before versions were recorded per row count as all gone).
+    indexed_versions = (indexed.column("model_version").to_numpy(zero_copy_only=False)
+                        if "model_version" in indexed.column_names else np.full(len(indexed_ids), None, dtype=object))
+    positions = pd.MultiIndex.from_arrays([rows.track_ids, rows.row_versions]).get_indexer(
+        pd.MultiIndex.from_arrays([indexed_ids, indexed_versions]))
     fresh = np.ones(len(rows), dtype=bool)
     fresh[positions[positions >= 0]] = False
     gone = bool((positions < 0).any())
@@ -156,8 +163,8 @@ def _incremental_update(
     if same_shape and not gone and not fresh.any():
         return None
     if not same_shape or gone:
-        # A new index type (more rows, another budget or threshold), or indexed tracks gone from
-        # the tables: start again from the tables.
+        # A new index type (more rows, another budget or threshold), or indexed rows no longer
+        # current (deleted, changed, tagged by another model version): start again from the tables.
         log.info("rebuilding the index under %s from its tables", location.url)
         return _fresh_parts(rows, budget, flat_threshold, seed), rows, len(rows), True
 
@@ -208,9 +215,8 @@ def _commit(
                 bytes=digest.bytes,
                 sha256=digest.sha256,
             )
-        ids = persistence.ids_table(
-            indexed.track_ids, indexed.uris, indexed.durations, indexed.captions, indexed.row_model_versions
-        )
+        ids = persistence.ids_table(indexed.track_ids, indexed.uris, indexed.durations, indexed.captions,
+                                    indexed.row_versions)
         ids_digest = persistence.write_ids(commit, ids)
         info = IndexInfo(
             rows=len(indexed),

@@ -15,7 +15,7 @@ from musiscene_core.output_location import Commit, FileDigest, OutputLocation
 
 
 def ids_table(track_ids, uris, durations, captions, model_versions) -> pa.Table:
-    """ids.parquet: row i of both FAISS indexes is row i of this table."""
+    """ids.parquet: row i of both FAISS indexes is row i of this table (with the model version that made it)."""
     return pa.table(
         {
             "row": pa.array(np.arange(len(track_ids)), pa.int64()),

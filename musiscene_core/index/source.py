@@ -1,7 +1,9 @@
-"""The rows an index is built from: ok tracks that have both a caption and features.
+"""The rows an index is built from: current ok tracks that have both a caption and features.
 
-Reads only the columns the index needs (never the MERT layer means), keeps one row per
-track_id when shards overlap, and orders rows by track_id so that a build is deterministic.
+Follows the output tables' reading rule (`musiscene_core.tagging.current`): a URI's newest tracks
+row, and the captions and features of that row's track id and model version. Reads only the
+columns the index needs (never the MERT layer means), keeps one row per track_id (byte-identical
+files under several URIs are one track), and orders rows by track_id so a build is deterministic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 from musiscene_core import tables
 from musiscene_core.errors import UserError
 from musiscene_core.output_location import OutputLocation
+from musiscene_core.tagging.current import current_ok_tracks, current_rows
 
 
 @dataclass
@@ -26,7 +29,7 @@ class IndexRows:
     uris: np.ndarray  # object array of str
     durations: np.ndarray  # float64, NaN where unknown
     captions: np.ndarray  # object array of str
-    row_model_versions: np.ndarray  # object array of str: the model version of each track's row
+    row_versions: np.ndarray  # object array of str: the model version of each row
     caption_vectors: np.ndarray  # float32 [n, caption_dim], unit rows
     audio_vectors: np.ndarray  # float32 [n, audio_dim], unit rows
     caption_model: str
@@ -44,7 +47,7 @@ class IndexRows:
             uris=self.uris[positions],
             durations=self.durations[positions],
             captions=self.captions[positions],
-            row_model_versions=self.row_model_versions[positions],
+            row_versions=self.row_versions[positions],
             caption_vectors=self.caption_vectors[positions],
             audio_vectors=self.audio_vectors[positions],
             caption_model=self.caption_model,
@@ -55,22 +58,23 @@ class IndexRows:
 
 
 def read_index_rows(location: OutputLocation) -> IndexRows:
-    """Join tracks (ok), captions and features of the output folder; raise UserError when nothing is indexable."""
+    """Join current ok tracks, their captions and features; raise UserError when nothing is indexable."""
     tracks = _read_table(location, tables.TRACKS, ["track_id", "uri", "duration_s", "status", "model_version", "tagged_at"])
-    captions = _read_table(location, tables.CAPTIONS, ["track_id", "caption", "caption_embedding", "embed_model"])
-    features = _read_table(location, tables.FEATURES, ["track_id", "audio_embedding", "model_version"])
+    ok = current_ok_tracks(tracks)
+    captions = current_rows(_read_table(location, tables.CAPTIONS, ["track_id", "caption", "caption_embedding", "embed_model", "model_version"]), ok)
+    features = current_rows(_read_table(location, tables.FEATURES, ["track_id", "audio_embedding", "model_version"]), ok)
 
-    ok_tracks = _latest_ok_tracks(tracks)
-    captions = _first_per_track(captions)
-    features = _first_per_track(features)
+    ok_tracks = _one_row_per_track(ok)
     skipped: dict[str, int] = {}
 
     caption_vectors, caption_valid = _unit_vectors(captions.column("caption_embedding"))
     audio_vectors, audio_valid = _unit_vectors(features.column("audio_embedding"))
 
     track_ids = np.array(ok_tracks["track_id"].to_numpy(), dtype=object)
-    caption_pos = pd.Index(_strings(captions, "track_id")).get_indexer(track_ids)
-    feature_pos = pd.Index(_strings(features, "track_id")).get_indexer(track_ids)
+    versions = np.array(ok_tracks["model_version"].to_numpy(), dtype=object)
+    wanted = pd.MultiIndex.from_arrays([track_ids, versions])
+    caption_pos = _pairs(captions).get_indexer(wanted)
+    feature_pos = _pairs(features).get_indexer(wanted)
     has_caption = caption_pos >= 0
     has_features = feature_pos >= 0
     _count(skipped, "no caption", ~has_caption)
@@ -97,18 +101,17 @@ def read_index_rows(location: OutputLocation) -> IndexRows:
             f"({', '.join(caption_models) or 'none recorded'}); re-embed them with one model before indexing"
         )
     durations = ok_tracks["duration_s"].to_numpy(dtype=np.float64, na_value=np.nan)
-    row_model_versions = np.array(ok_tracks["model_version"].to_numpy(), dtype=object)[order]
     return IndexRows(
         track_ids=track_ids[order],
         uris=np.array(ok_tracks["uri"].to_numpy(), dtype=object)[order],
         durations=durations[order],
         captions=_strings(captions, "caption")[caption_rows],
-        row_model_versions=row_model_versions,
+        row_versions=versions[order],
         caption_vectors=caption_vectors[caption_rows],
         audio_vectors=audio_vectors[feature_rows],
         caption_model=caption_models[0],
         audio_models=_distinct(features.column("model_version").take(pa.array(feature_rows))),
-        model_versions=_distinct(pa.array(row_model_versions)),
+        model_versions=sorted(set(versions[order])),
         skipped=skipped,
     )
 
@@ -126,19 +129,15 @@ def _read_table(location: OutputLocation, name: str, columns: list[str]) -> pa.T
         raise UserError(f"cannot read the {name}/ table under {location.url}: {exc}") from exc
 
 
-def _latest_ok_tracks(tracks: pa.Table) -> pd.DataFrame:
-    """One row per ok track_id: a track tagged in several runs keeps its most recent ok row."""
-    ok = tracks.filter(pc.and_(pc.equal(tracks["status"], "ok"), pc.is_valid(tracks["track_id"])))
+def _one_row_per_track(ok: pa.Table) -> pd.DataFrame:
+    """Current ok rows, one per track_id: byte-identical files under several URIs keep the newest row."""
     frame = ok.to_pandas()
     frame = frame.sort_values("tagged_at", ascending=False, kind="stable", na_position="last")
     return frame.drop_duplicates("track_id", keep="first").reset_index(drop=True)
 
 
-def _first_per_track(table: pa.Table) -> pa.Table:
-    """Drop repeated track_ids (overlapping shards of a resumed run), keeping the first row."""
-    ids = _strings(table, "track_id")
-    _, first = np.unique(ids.astype(str), return_index=True)
-    return table.take(pa.array(np.sort(first)))
+def _pairs(table: pa.Table) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([_strings(table, "track_id"), _strings(table, "model_version")])
 
 
 def _unit_vectors(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

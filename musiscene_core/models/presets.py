@@ -4,6 +4,7 @@ A model directory holds a `preset.json`:
 
     {"name": "...", "question": "...", "random_weights": false,
      "mert": "mert" | "m-a-p/MERT-v1-330M",                       # local dir (relative to the file) or hub id
+     "mert_revision": "main",                                     # optional: branch, tag or commit of a hub id
      "captioner": "captioner"                                     # the project's format (safetensors + config)
               | {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}}  # MU-LLaMA's files
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,11 +42,12 @@ class ModelSpec:
     question: str
     random_weights: bool = False
     root: str | None = None
+    mert_revision: str | None = None  # for a hub id: branch, tag or commit (None: main)
 
     def load_mert(self, device: str | None = None):
         from musiscene_core.models import MertEncoder
 
-        return MertEncoder.from_pretrained(self.mert, device=device)
+        return MertEncoder.from_pretrained(self.mert, device=device, revision=self.mert_revision)
 
     def load_captioner(self, device: str | None = None):
         from musiscene_core.models import MusiSceneCaptioner
@@ -54,13 +57,17 @@ class ModelSpec:
         return MusiSceneCaptioner.from_pretrained(self.captioner, device=device)
 
     def identity(self) -> str:
-        """A cheap content identity of the weights: file names, sizes and the hash of each file's first MiB."""
+        """A cheap identity of every weight source: for local files their names, sizes and first and last
+        MiB; for a hub id the id, the revision asked for and the commit the local cache resolves it to."""
         digest = hashlib.sha256()
-        for path in _files(self.mert) + _files(self.captioner):
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}".encode())
-            with path.open("rb") as handle:
-                digest.update(handle.read(1 << 20))
+        sources = [(self.mert, self.mert_revision)]
+        sources += [(item, None) for item in (self.captioner.values() if isinstance(self.captioner, dict) else [self.captioner])]
+        for source, revision in sources:
+            if Path(source).exists():
+                for path in _files(source):
+                    digest.update(_file_identity(path))
+            else:
+                digest.update(_hub_identity(str(source), revision).encode())
         return digest.hexdigest()[:12]
 
     def version(self, **settings) -> str:
@@ -72,17 +79,31 @@ class ModelSpec:
         return asdict(self)
 
 
-def _files(source) -> list[Path]:
-    paths = list(source.values()) if isinstance(source, dict) else [source]
-    found: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        # hub ids contribute their name only: they are resolved (and versioned) by the hub
-    return found
+def _files(source: str) -> list[Path]:
+    path = Path(source)
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def _file_identity(path: Path, block: int = 1 << 20) -> bytes:
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(block)
+        handle.seek(max(size - block, 0))
+        tail = handle.read(block)
+    return f"{path.name}:{size}:".encode() + hashlib.sha256(head + tail).digest()
+
+
+def _hub_identity(repo_id: str, revision: str | None) -> str:
+    """`hub:<id>@<revision>=<commit>`: the commit is read from the local Hugging Face cache when it
+    has resolved this revision before (that is what gets loaded offline), else left empty."""
+    revision = revision or "main"
+    commit = revision if re.fullmatch(r"[0-9a-f]{40}", revision) else ""
+    if not commit:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        ref = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "refs" / revision
+        commit = ref.read_text().strip() if ref.is_file() else ""
+    return f"hub:{repo_id}@{revision}={commit}"
 
 
 def _from_directory(root: Path, question: str | None) -> ModelSpec:
@@ -111,6 +132,7 @@ def _from_directory(root: Path, question: str | None) -> ModelSpec:
         question=question or data.get("question") or MUSISCENE_QUESTION,
         random_weights=bool(data.get("random_weights", False)),
         root=str(root),
+        mert_revision=data.get("mert_revision"),
     )
 
 
@@ -147,8 +169,8 @@ def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
             missing = [f for f in spec["captioner"].values() if not (root / f).exists()]
             if missing:
                 raise UserError(
-                    f"the {name_or_dir!r} preset needs its weights in {root} ({', '.join(missing)} missing); download them there "
-                    f"(see the README, 'Real weights') or pass --model DIR"
+                    f"the {name_or_dir!r} preset needs its weights in {root} ({', '.join(missing)} missing): put them there "
+                    f"(see the README, 'Real weights') or pass --model DIR, or try the pipeline with --model tiny (random weights)"
                 )
             write_preset(root, **spec)
         return _from_directory(root, question)

@@ -32,6 +32,8 @@ class TagResult:
     errors: Counter = field(default_factory=Counter)
     skipped: int = 0
     skipped_non_audio: int = 0
+    retried: int = 0  # files whose error row from an earlier run was tried again
+    deleted: int = 0  # files gone from the catalog since the last run: marked deleted, out of the index
     audio_seconds: float = 0.0
     seconds: float = 0.0
     index: dict | None = None
@@ -51,6 +53,8 @@ class TagResult:
             "errors": dict(sorted(self.errors.items())),
             "skipped": self.skipped,
             "skipped_non_audio": self.skipped_non_audio,
+            "retried": self.retried,
+            "deleted": self.deleted,
             "audio_hours": round(self.audio_seconds / 3600.0, 4),
             "seconds": round(self.seconds, 2),
             "tracks_per_hour": round(self.processed / hours, 1) if hours > 0 else None,
@@ -82,11 +86,14 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
     model = resolve_model(config.model, question=config.question)
     version = model_version(config, model)
     store = OutputStore.open(config.dst, config.endpoint_url)
-    plan = plan_run(config.src, store, version, force=config.force, endpoint_url=config.endpoint_url)
+    plan = plan_run(config.src, store, version, force=config.force, endpoint_url=config.endpoint_url,
+                    retry_errors=config.retry_errors)
+    if plan.deleted:
+        store.mark_deleted(plan.deleted, version)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
     result = TagResult(run_id=run_id, dst=store.uri, model_version=version, listed=plan.listed,
                        skipped=plan.skipped_done, skipped_non_audio=plan.skipped_non_audio,
-                       random_weights=model.random_weights)
+                       retried=plan.retried, deleted=len(plan.deleted), random_weights=model.random_weights)
     if on_progress:
         on_progress(0, len(plan.todo))
     if plan.todo:

@@ -8,19 +8,23 @@ from pathlib import Path
 
 from musiscene_core.config_files import read_config_file
 from musiscene_core.errors import UserError
+from musiscene_core.tagging.stages import MAX_INLINE_SECONDS
 
 
 @dataclass
 class TagConfig:
     src: str
     dst: str
-    model: str = "tiny"  # preset name or model directory
+    model: str = "musiscene"  # preset name or model directory
     endpoint_url: str | None = None  # S3-compatible endpoint for SRC and DST
     ray_address: str | None = None  # None: start Ray on this machine
     policy: str = "whole"  # "whole" (windows over the whole track) or "mu-llama" (first 60 s, as the reference)
     window_s: float = 30.0
     hop_s: float = 30.0
     min_seconds: float = 1.0
+    # Tracks with more audio than this (sum of window lengths) travel to MERT as a stream of window
+    # groups instead of one array: the memory bound per track in flight.
+    max_inline_s: float = MAX_INLINE_SECONDS
     question: str | None = None  # None: the model preset's question
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -39,6 +43,7 @@ class TagConfig:
     fuse_models: bool = False
     shard_rows: int = 64  # rows per committed Parquet shard: the most work a crash can lose
     force: bool = False
+    retry_errors: bool = False  # also retry permanent errors (not usable audio) of unchanged files
     build_index: bool = True
     memory_budget: str = "4GB"
 
@@ -50,6 +55,8 @@ class TagConfig:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
         if self.window_s <= 0 or self.hop_s <= 0:
             raise UserError("window and hop lengths must be positive")
+        if self.max_inline_s < self.window_s:
+            raise UserError("max-inline-s must be at least one window (window_s)")
         if self.gpus_per_actor is not None and self.gpus_per_actor < 0:
             raise UserError("gpus-per-actor cannot be negative")
         return self
@@ -59,6 +66,11 @@ class TagConfig:
         data = read_config_file(path, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data).validate()
+
+    def decode_settings(self) -> dict:
+        """How tracks become windows: the decode stage's options, shared with MERT's streamed reads."""
+        return dict(policy=self.policy, window_s=self.window_s, hop_s=self.hop_s, min_seconds=self.min_seconds,
+                    endpoint_url=self.endpoint_url, max_inline_s=self.max_inline_s)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from musiscene_core.tagging.config import TagConfig
-from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter
+from musiscene_core.tagging.stages import (
+    CaptionStage,
+    DecodeStage,
+    EmbedStage,
+    MertStage,
+    ModelChain,
+    ShardWriter,
+    policy_record,
+)
 
 DECODE, MERT, CAPTION, EMBED, WRITE = "decode", "mert", "caption", "embed", "write"
 MODELS = "models"  # MERT, caption and embed fused in one actor
@@ -65,15 +73,16 @@ def build_stages(config: TagConfig, model, model_version: str | None, device: st
     cpus = config.cpus_per_actor
     generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
     model_actor = dict(batch_size=config.model_batch_size, num_cpus=cpus, num_gpus=gpus_per_actor)
-    stages = [Stage(DECODE, DecodeStage, dict(policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-                                              min_seconds=config.min_seconds, endpoint_url=config.endpoint_url),
-                    batch_size=config.decode_batch_size, num_cpus=cpus)]
+    # MERT reads long tracks again itself, as a stream of window groups, with the decode stage's settings.
+    decode = config.decode_settings()
+    stages = [Stage(DECODE, DecodeStage, decode, batch_size=config.decode_batch_size, num_cpus=cpus)]
     if EMBED in wanted and fuse_models(config, gpus_per_actor):
-        stages.append(Stage(MODELS, ModelChain, dict(model=model, device=device, embedder_name=config.embedder, **generation),
-                            actors=config.mert_actors, **model_actor))
+        stages.append(Stage(MODELS, ModelChain, dict(model=model, device=device, embedder_name=config.embedder, decode=decode,
+                                                     **generation), actors=config.mert_actors, **model_actor))
     else:
         if MERT in wanted:
-            stages.append(Stage(MERT, MertStage, dict(model=model, device=device), actors=config.mert_actors, **model_actor))
+            stages.append(Stage(MERT, MertStage, dict(model=model, device=device, decode=decode), actors=config.mert_actors,
+                                **model_actor))
         if CAPTION in wanted:
             stages.append(Stage(CAPTION, CaptionStage, dict(model=model, device=device, **generation),
                                 actors=config.caption_actors, **model_actor))
@@ -84,6 +93,7 @@ def build_stages(config: TagConfig, model, model_version: str | None, device: st
     if WRITE in wanted:
         if model_version is None:
             raise ValueError("the write stage needs the model version it records")
-        stages.append(Stage(WRITE, ShardWriter, dict(dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url),
-                            batch_size=config.shard_rows, num_cpus=cpus))
+        window_policy = policy_record(config.policy, config.window_s, config.hop_s)
+        stages.append(Stage(WRITE, ShardWriter, dict(dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url,
+                                                     window_policy=window_policy), batch_size=config.shard_rows, num_cpus=cpus))
     return stages

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from musiscene_core import tables
 from musiscene_core.audio import AudioError, MuLlamaParity, WholeTrack, probe
+from musiscene_core.audio.windows import MU_LLAMA_SECONDS
 from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.storage import open_location
 
@@ -29,6 +32,13 @@ def window_policy(name: str, window_s: float, hop_s: float, min_seconds: float):
     raise ValueError(f"unknown window policy {name!r}; use 'whole' or 'mu-llama'")
 
 
+def policy_record(name: str, window_s: float, hop_s: float) -> dict:
+    """The window policy as features rows record it: MU-LLaMA's view is one 60 s window whatever the settings."""
+    if name == "mu-llama":
+        return {"window_policy": name, "window_s": MU_LLAMA_SECONDS, "hop_s": MU_LLAMA_SECONDS}
+    return {"window_policy": name, "window_s": float(window_s), "hop_s": float(hop_s)}
+
+
 def _ok_indices(batch: dict) -> list[int]:
     return [i for i, status in enumerate(batch["status"]) if status == OK]
 
@@ -39,13 +49,38 @@ def _mark_error(batch: dict, index: int, kind: str, reason: str) -> None:
     batch["error"][index] = f"{kind}: {reason}"
 
 
-class DecodeStage:
-    """uri -> content hash + audio windows at 24 kHz (concatenated, with per-window lengths)."""
+# Longest audio a track ships inline from the decode stage to MERT (sum of its windows' lengths):
+# 6 minutes of 24 kHz float32 is 34.6 MB. A longer track ships no samples; MERT reads it again as a
+# stream of window groups, so no process ever holds a long track whole.
+MAX_INLINE_SECONDS = 360.0
+
+
+class TrackWindows:
+    """Reads a track's windows under one window policy: the same view in the decode and MERT stages."""
 
     def __init__(self, policy: str = "whole", window_s: float = 30.0, hop_s: float = 30.0,
                  min_seconds: float = 1.0, endpoint_url: str | None = None):
         self.policy = window_policy(policy, window_s, hop_s, min_seconds)
         self.endpoint_url = endpoint_url
+
+    @contextmanager
+    def open(self, uri: str):
+        """Yields (opened track, its window iterator); hashing happens on open."""
+        location = open_location(uri, self.endpoint_url)
+        with open_track(location, location.root) as opened:
+            yield opened, self.policy.windows(opened.source)
+
+
+class DecodeStage:
+    """uri -> content hash + audio windows at 24 kHz (concatenated, with per-window lengths).
+
+    Tracks whose windows hold more than `max_inline_s` seconds of audio are decoded to the end (so a
+    corrupt tail is found here) but ship no samples: `streamed` tells MERT to read them as a stream."""
+
+    def __init__(self, policy: str = "whole", window_s: float = 30.0, hop_s: float = 30.0,
+                 min_seconds: float = 1.0, endpoint_url: str | None = None, max_inline_s: float = MAX_INLINE_SECONDS):
+        self.reader = TrackWindows(policy, window_s, hop_s, min_seconds, endpoint_url)
+        self.max_inline_samples = int(max_inline_s * self.reader.policy.sample_rate)
 
     def __call__(self, batch: dict) -> dict:
         n = len(batch["uri"])
@@ -55,7 +90,7 @@ class DecodeStage:
             track_id=np.full(n, "", dtype=object), bytes=np.zeros(n, dtype=np.int64), format=np.full(n, "", dtype=object),
             duration_s=np.full(n, np.nan), sample_rate=np.zeros(n, dtype=np.int32), channels=np.zeros(n, dtype=np.int32),
             status=np.full(n, OK, dtype=object), error_kind=np.full(n, "", dtype=object), error=np.full(n, "", dtype=object),
-            audio=np.empty(n, dtype=object), window_lengths=np.empty(n, dtype=object),
+            audio=np.empty(n, dtype=object), window_lengths=np.empty(n, dtype=object), streamed=np.zeros(n, dtype=bool),
         )
         for i, uri in enumerate(out["uri"]):
             out["audio"][i] = np.zeros(0, dtype=np.float32)
@@ -71,20 +106,29 @@ class DecodeStage:
         return out
 
     def _decode_one(self, uri: str, i: int, out: dict) -> None:
-        location = open_location(uri, self.endpoint_url)
-        with open_track(location, location.root) as opened:
+        kept, lengths, held, extent = [], [], 0, 0.0
+        with self.reader.open(uri) as (opened, windows):
             out["track_id"][i], out["bytes"][i] = opened.track_id, opened.size
             info = probe(opened.source)
             out["format"][i], out["sample_rate"][i], out["channels"][i] = info.format, info.sample_rate, info.channels
             if not isinstance(opened.source, str):
                 opened.source.seek(0)
-            windows = list(self.policy.windows(opened.source))
-        if not windows:
+            for window in windows:  # lazy: decoding starts here, after the probe
+                extent = window.start_s + window.duration_s
+                held += len(window.samples)
+                lengths.append(len(window.samples))
+                if held <= self.max_inline_samples:
+                    kept.append(window.samples)
+                else:
+                    kept = []
+        if not lengths:
             raise AudioError("empty", "the track holds no audio samples")
-        extent = windows[-1].start_s + windows[-1].duration_s
         out["duration_s"][i] = info.duration_s if np.isfinite(info.duration_s) else extent
-        out["audio"][i] = np.concatenate([w.samples for w in windows]).astype(np.float32, copy=False)
-        out["window_lengths"][i] = np.array([len(w.samples) for w in windows], dtype=np.int64)
+        if held > self.max_inline_samples:
+            out["streamed"][i] = True
+            return
+        out["audio"][i] = np.concatenate(kept).astype(np.float32, copy=False)
+        out["window_lengths"][i] = np.array(lengths, dtype=np.int64)
 
 
 def _retry_rows_alone(batch: dict, indices: list[int], run, kind: str) -> dict:
@@ -102,33 +146,72 @@ def _retry_rows_alone(batch: dict, indices: list[int], run, kind: str) -> dict:
 
 
 class MertStage:
-    """Audio windows -> per-layer time-means of MERT hidden states, averaged over windows (weighted by length)."""
+    """Audio windows -> per-layer time-means of MERT hidden states, averaged over windows (weighted by length).
 
-    def __init__(self, model, device: str | None = None, windows_per_call: int = 8):
+    MERT sees at most `windows_per_call` windows at a time. A streamed track (too long to ship inline)
+    is read again here under the same window policy (`decode` holds DecodeStage's policy settings),
+    one group of windows at a time, so its memory stays that of one group."""
+
+    def __init__(self, model, device: str | None = None, windows_per_call: int = 8, decode: dict | None = None):
         self.encoder = model.load_mert(device=device)
         self.windows_per_call = windows_per_call
+        decode = dict(decode or {})
+        decode.pop("max_inline_s", None)
+        self.reader = TrackWindows(**decode)
 
     def __call__(self, batch: dict) -> dict:
         n = len(batch["uri"])
         layers, hidden = self.encoder.num_layers + 1, self.encoder.hidden_size
         means = np.zeros((n, layers, hidden), dtype=np.float32)
+        streamed = batch.get("streamed", np.zeros(n, dtype=bool))
 
         def run(indices):
-            return {i: self._track_means(batch["audio"][i], batch["window_lengths"][i]) for i in indices}
+            return {i: self._streamed_means(batch, i) if streamed[i] else self._track_means(batch["audio"][i], batch["window_lengths"][i])
+                    for i in indices}
 
-        for i, value in _retry_rows_alone(batch, _ok_indices(batch), run, "mert_failed").items():
+        inline = [i for i in _ok_indices(batch) if not streamed[i]]
+        for i, value in _retry_rows_alone(batch, inline, run, "mert_failed").items():
             means[i] = value
-        out = {k: v for k, v in batch.items() if k not in ("audio", "window_lengths")}
+        for i in (i for i in _ok_indices(batch) if streamed[i]):
+            try:
+                means[i] = run([i])[i]
+            except OSError as exc:
+                _mark_error(batch, i, "unreadable", f"the file could not be read again ({exc.__class__.__name__}: {exc})")
+            except AudioError as exc:
+                _mark_error(batch, i, exc.kind, exc.reason)
+            except Exception as exc:  # noqa: BLE001 - a model failure on one track must not stop the job
+                _mark_error(batch, i, "mert_failed", f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300])
+        out = {k: v for k, v in batch.items() if k not in ("audio", "window_lengths", "streamed")}
         out["mert_layer_means"] = means
         return out
 
     def _track_means(self, audio: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         bounds = np.concatenate([[0], np.cumsum(lengths)])
-        windows = [audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
-        parts = [self.encoder.layer_means(windows[s:s + self.windows_per_call]) for s in range(0, len(windows), self.windows_per_call)]
-        per_window = np.concatenate(parts, axis=0)
-        weights = np.asarray(lengths, dtype=np.float64) / float(np.sum(lengths))
-        return np.tensordot(weights, per_window, axes=1).astype(np.float32)
+        windows = (audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths)))
+        return self._weighted_mean(windows)
+
+    def _streamed_means(self, batch: dict, i: int) -> np.ndarray:
+        with self.reader.open(str(batch["uri"][i])) as (opened, windows):
+            if opened.track_id != batch["track_id"][i]:
+                raise OSError("the file changed while it was being tagged")
+            return self._weighted_mean(window.samples for window in windows)
+
+    def _weighted_mean(self, windows: Iterator[np.ndarray]) -> np.ndarray:
+        """Length-weighted mean of per-window layer means, fed to MERT `windows_per_call` windows at a time."""
+        total, samples, group = None, 0, []
+        for window in windows:
+            group.append(window)
+            if len(group) == self.windows_per_call:
+                total, samples = self._add_group(group, total, samples)
+                group = []
+        if group:
+            total, samples = self._add_group(group, total, samples)
+        return (total / samples).astype(np.float32)
+
+    def _add_group(self, group: list[np.ndarray], total, samples: int):
+        lengths = np.array([len(w) for w in group], dtype=np.float64)
+        part = np.tensordot(lengths, self.encoder.layer_means(group), axes=1)
+        return (part if total is None else total + part), samples + int(lengths.sum())
 
 
 class CaptionStage:
@@ -187,11 +270,12 @@ class EmbedStage:
 class ShardWriter:
     """Writes one atomic shard per table for the batch and returns a small summary batch."""
 
-    def __init__(self, dst: str, model_version: str, endpoint_url: str | None = None):
+    def __init__(self, dst: str, model_version: str, window_policy: dict, endpoint_url: str | None = None):
         from musiscene_core.tagging.store import OutputStore
 
         self.store = OutputStore.open(dst, endpoint_url)
         self.model_version = model_version
+        self.window_policy = window_policy  # policy_record(...) of the run: written on every features row
 
     def __call__(self, batch: dict) -> dict:
         shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
@@ -199,7 +283,8 @@ class ShardWriter:
         if ok:
             ids = [batch["track_id"][i] for i in ok]
             features = tables.features_table(ids, np.asarray(batch["mert_layer_means"])[ok],
-                                             np.asarray(batch["audio_embedding"])[ok], self.model_version)
+                                             np.asarray(batch["audio_embedding"])[ok], self.model_version,
+                                             self.window_policy)
             captions = tables.captions_table(ids, [batch["question"][i] for i in ok], [batch["caption"][i] for i in ok],
                                              np.asarray(batch["caption_embedding"])[ok], [batch["embed_model"][i] for i in ok],
                                              self.model_version)
@@ -219,8 +304,9 @@ class ModelChain:
     """MERT -> caption -> embeddings in one actor: on CPU-only machines the three stages compete for the
     same cores anyway, and one process loads torch and the models once instead of three times."""
 
-    def __init__(self, model, device: str | None = None, embedder_name: str | None = None, **generation):
-        self.stages = (MertStage(model, device=device), CaptionStage(model, device=device, **generation),
+    def __init__(self, model, device: str | None = None, embedder_name: str | None = None, decode: dict | None = None,
+                 **generation):
+        self.stages = (MertStage(model, device=device, decode=decode), CaptionStage(model, device=device, **generation),
                        EmbedStage(embedder_name, device=device))
 
     def __call__(self, batch: dict) -> dict:

@@ -4,25 +4,27 @@ Each processed batch becomes one shard per table with a shared shard id. Shards 
 (see `musiscene_core.output_location.Commit`: staged and renamed locally, one PUT on object
 stores), and readers skip names starting with '.' or '_'. The tracks shard is written last, so a
 track counts as done only once its captions and features are in place. A crash between shards can
-leave captions/features rows without a tracks row; readers therefore join on tracks and keep one
-row per (track_id, model_version).
+leave captions/features rows without a tracks row; readers therefore start from the current tracks
+rows (`musiscene_core.tagging.current`) and keep one row per (track_id, model_version).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import posixpath
+import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from musiscene_core import tables
 from musiscene_core.catalog.storage import storage_options
 from musiscene_core.errors import UserError
 from musiscene_core.output_location import OutputLocation
+from musiscene_core.tagging.current import DELETED, current_tracks
 
 
 @dataclass
@@ -64,30 +66,24 @@ class OutputStore:
                 parts.append(pq.read_table(handle, columns=columns))
         return pa.concat_tables(parts, promote_options="default")
 
-    def latest_tracks(self) -> pa.Table | None:
-        """One row per uri: the most recent one (a file that changed is tagged again under the same uri)."""
-        table = self.read_table(tables.TRACKS)
-        if table is None or table.num_rows == 0:
-            return table
-        order = pc.sort_indices(table, sort_keys=[("uri", "ascending"), ("tagged_at", "descending")])
-        table = table.take(order)
-        uris = table.column("uri").to_pylist()
-        keep = [i for i, uri in enumerate(uris) if i == 0 or uris[i - 1] != uri]
-        return table.take(pa.array(keep, type=pa.int64()))
+    def current_tracks(self) -> pa.Table | None:
+        """One row per uri: its current row (see `musiscene_core.tagging.current`)."""
+        return current_tracks(self.read_table(tables.TRACKS))
 
-    def done_keys(self, model_version: str) -> set[tuple[str, str]]:
-        """(uri, fingerprint) of files already tagged by this model version, ok or error: they are skipped on rerun."""
-        table = self.latest_tracks()
-        if table is None:
-            return set()
-        table = table.filter(pc.equal(table.column("model_version"), model_version))
-        return set(zip(table.column("uri").to_pylist(), table.column("fingerprint").to_pylist()))
+    def mark_deleted(self, uris: list[str], model_version: str) -> None:
+        """Record that `uris` left the catalog: a `deleted` row becomes their current row, so every reader drops them."""
+        now = dt.datetime.now(dt.timezone.utc)
+        n = len(uris)
+        rows = {name: [None] * n for name in tables.tracks_schema().names}
+        rows.update(uri=list(uris), status=[DELETED] * n, model_version=[model_version] * n, tagged_at=[now] * n)
+        shard_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        self.write_table(tables.TRACKS, shard_id, pa.Table.from_pydict(rows, schema=tables.tracks_schema()))
 
     def write_run_record(self, run_id: str, record: dict) -> None:
         self.write_bytes(f"{tables.RUNS_DIR}/{run_id}.json", json.dumps(record, indent=2, default=str).encode())
 
     def require_tracks(self) -> pa.Table:
-        table = self.latest_tracks()
+        table = self.current_tracks()
         if table is None:
             raise UserError(f"{self.uri} holds no tagging output (no tracks/ shards); run `musiscene tag SRC --out {self.uri}` first")
         return table

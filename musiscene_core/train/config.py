@@ -27,6 +27,11 @@ class TrainConfig:
     base: str  # preset name or model directory to start from
     out: str  # output folder: checkpoints, report, exported model
     features: str | None = None  # a tagging output folder or a features folder; None: extract into OUT/features
+    # The window policy of the features: the one the adapter will be run with when tagging
+    # ("whole" with window_s/hop_s, or "mu-llama"); features made otherwise are refused or recomputed.
+    policy: str = "whole"
+    window_s: float = 30.0
+    hop_s: float = 30.0
     storage: str | None = None  # Ray Train storage_path for checkpoints (local or s3://); None: OUT
     name: str = "run"  # run name under the storage path; rerunning with the same name resumes
     endpoint_url: str | None = None  # S3-compatible endpoint for s3:// paths
@@ -60,6 +65,10 @@ class TrainConfig:
                      "eval_max_new_tokens", "log_every", "max_tokens"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
+        if self.policy not in ("whole", "mu-llama"):
+            raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise UserError("window and hop lengths must be positive")
         if self.train not in TRAIN_GROUPS:
             raise UserError(f"--train must be one of {', '.join(TRAIN_GROUPS)}, not {self.train!r}")
         if self.select_by not in SELECT_METRICS:
@@ -90,7 +99,7 @@ class TrainConfig:
 
         The number of workers is left out on purpose: the data order depends on the global batch only,
         so a run may resume on a different number of workers with the same global batch."""
-        fields = ("data", "base", "features", "epochs", "lr", "blr", "min_lr", "warmup_epochs", "weight_decay",
+        fields = ("data", "base", "features", "policy", "window_s", "hop_s", "epochs", "lr", "blr", "min_lr", "warmup_epochs", "weight_decay",
                   "max_tokens", "train", "lora_rank", "lora_alpha", "center_adapter", "question", "seed")
         payload = {name: getattr(self, name) for name in fields}
         payload["global_batch"] = self.global_batch

@@ -1,9 +1,11 @@
 """Preparation of a training run, done once by the driver: rows + cached MERT features -> per-split files.
 
-Features are looked up by track id in the features stores given (a tagging run's output folder) and
-in the training output folder itself; rows that name an audio `uri` whose features are nowhere are
+Features are looked up by track id in the features stores given (a tagging run's output folder, read
+through the output tables' reading rule) and in the training output folder itself, and only features
+made under the run's window policy are used; rows that name an audio `uri` whose features are nowhere are
 decoded and run through MERT once, by the tagging job's stage graph (up to MERT) on the sequential
-runner, and the result is appended to OUT/features in the tagging `features` format, so a rerun finds them.
+runner, and the
+result is appended to OUT/features in the tagging `features` format, so a rerun finds them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 from musiscene_core import tables
 from musiscene_core.catalog.reading import open_track
@@ -30,11 +33,55 @@ class PreparedData:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> examples dropped
 
 
-def _store_features(store_uri: str, endpoint_url: str | None, layers: int, hidden: int) -> dict[str, np.ndarray]:
+def read_store_features(store_uri: str, endpoint_url: str | None, layers: int, hidden: int,
+                        policy: dict) -> dict[str, np.ndarray]:
+    """track_id -> MERT layer means made under the window `policy` (a `policy_record`), from a features store.
+
+    A tagging output (it has a tracks table) is read through the output tables' rule: the current
+    rows only, which must all have been made under `policy`, else training is refused rather than
+    fed a mix of views of the music. A features cache without tracks (a training output folder)
+    contributes its rows made under `policy` and ignores the others."""
+    from musiscene_core.tagging.current import current_ok_tracks, current_rows
     from musiscene_core.tagging.store import OutputStore
 
     store = OutputStore.open(store_uri, endpoint_url)
-    return feature_rows(store.read_table(tables.FEATURES), layers, hidden, store.uri)
+    table = store.read_table(tables.FEATURES)
+    if table is None or len(table) == 0:
+        return {}
+    table = _with_policy_columns(table)
+    wanted = (policy["window_policy"], policy["window_s"], policy["hop_s"])
+    tracks = store.read_table(tables.TRACKS)
+    if tracks is not None:
+        table = current_rows(table, current_ok_tracks(tracks))
+        found = sorted(set(_policies(table)), key=str)
+        if found and found != [wanted]:
+            raise UserError(
+                f"features in {store.uri} were made with window policy {', '.join(_describe_policy(p) for p in found)}, "
+                f"but training was told {_describe_policy(wanted)}; pass the policy they were tagged with "
+                "(--policy, --window-s, --hop-s) or drop --features to compute features of the told policy"
+            )
+    else:
+        table = table.take(pa.array([i for i, p in enumerate(_policies(table)) if p == wanted], type=pa.int64()))
+    return feature_rows(table, layers, hidden, store.uri)
+
+
+def _with_policy_columns(table: pa.Table) -> pa.Table:
+    """Features written before they recorded their window policy get nulls: they match no policy."""
+    for name, kind in (("window_policy", pa.string()), ("window_s", pa.float64()), ("hop_s", pa.float64())):
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(len(table), kind))
+    return table
+
+
+def _policies(table: pa.Table) -> list[tuple]:
+    return list(zip(*(table.column(name).to_pylist() for name in ("window_policy", "window_s", "hop_s"))))
+
+
+def _describe_policy(policy: tuple) -> str:
+    name, window_s, hop_s = policy
+    if name is None:
+        return "unknown (written before features recorded it; re-tag with --force)"
+    return f"'{name}' (window {window_s:g} s, hop {hop_s:g} s)"
 
 
 def _track_ids(uris: list[str], endpoint_url: str | None) -> dict[str, str | None]:
@@ -51,20 +98,23 @@ def _track_ids(uris: list[str], endpoint_url: str | None) -> dict[str, str | Non
 
 
 def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | None = None,
-                     batch_size: int = 8, on_progress=None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Decode and run MERT on `uris` once; append their features to OUT/features.
+                     batch_size: int = 8, on_progress=None, policy: str = "whole", window_s: float = 30.0,
+                     hop_s: float = 30.0) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Decode (under the window policy given) and run MERT on `uris` once; append their features to OUT/features.
 
     Returns (track_id -> layer means, uri -> error reason for files that could not be used)."""
     from musiscene_core.pipelines.sequential import SequentialRunner
     from musiscene_core.tagging.config import TagConfig
     from musiscene_core.tagging.graph import MERT, build_stages
-    from musiscene_core.tagging.stages import OK, audio_embedding
+    from musiscene_core.tagging.stages import OK, audio_embedding, policy_record
     from musiscene_core.tagging.store import OutputStore
 
     store = OutputStore.open(out_uri, endpoint_url)
-    # The tagging defaults (policy, windows, minimum length), so these features equal the ones `tag` stores.
-    graph = TagConfig(src="", dst=out_uri, endpoint_url=endpoint_url, model_batch_size=batch_size)
+    # The tagging defaults (minimum length, long-track streaming), so these features equal the ones `tag` stores.
+    graph = TagConfig(src="", dst=out_uri, endpoint_url=endpoint_url, model_batch_size=batch_size, policy=policy,
+                      window_s=window_s, hop_s=hop_s)
     runner = SequentialRunner(build_stages(graph, model, None, device=None, last=MERT))
+    record = policy_record(policy, window_s, hop_s)
     version = f"mert:{runner.built[MERT].encoder.model_version}"
     features: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
@@ -78,7 +128,7 @@ def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | N
             means = np.asarray(batch["mert_layer_means"])[ok]
             ids = [str(batch["track_id"][i]) for i in ok]
             shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-            store.write_table(tables.FEATURES, shard_id, tables.features_table(ids, means, audio_embedding(means), version))
+            store.write_table(tables.FEATURES, shard_id, tables.features_table(ids, means, audio_embedding(means), version, record))
             features.update(zip(ids, means.astype(np.float16)))
         done += len(batch["uri"])
         if on_progress:
@@ -92,11 +142,15 @@ def prepare(config, model, layers: int, hidden: int, on_progress=None) -> Prepar
     `model` is the base ModelSpec (its MERT extracts missing features; its question fills empty ones);
     `layers`/`hidden` are the MERT shape the captioner's adapter expects."""
     rows = read_rows(config.data, config.endpoint_url)
+    from musiscene_core.tagging.stages import policy_record
+
+    policy = policy_record(config.policy, config.window_s, config.hop_s)
     features: dict[str, np.ndarray] = {}
     # A build-dataset output carries its clips' features beside its rows.
     own = [config.data] if is_scene_dataset(config.data, config.endpoint_url) else []
     for source in ([config.features] if config.features else []) + own + [config.out]:
-        features.update({k: v for k, v in _store_features(source, config.endpoint_url, layers, hidden).items() if k not in features})
+        found = read_store_features(source, config.endpoint_url, layers, hidden, policy)
+        features.update({k: v for k, v in found.items() if k not in features})
 
     track_ids = rows.column("track_id").to_pylist()
     uris = rows.column("uri").to_pylist()
@@ -111,7 +165,8 @@ def prepare(config, model, layers: int, hidden: int, on_progress=None) -> Prepar
     if missing_uris:
         if on_progress:
             on_progress(0, len(missing_uris))
-        extracted, errors = extract_features(missing_uris, model, config.out, config.endpoint_url, on_progress=on_progress)
+        extracted, errors = extract_features(missing_uris, model, config.out, config.endpoint_url, on_progress=on_progress,
+                                             policy=config.policy, window_s=config.window_s, hop_s=config.hop_s)
         features.update(extracted)
         result.extracted = len(extracted)
 

@@ -113,6 +113,9 @@ def write_shard(
             "mert_hidden": [MERT_HIDDEN] * n,
             "audio_embedding": list(shard.audio_vectors),
             "model_version": [MODEL_VERSION] * n,
+            "window_policy": ["whole"] * n,
+            "window_s": [30.0] * n,
+            "hop_s": [30.0] * n,
         },
         schema=tables.features_schema(MERT_LAYERS, MERT_HIDDEN, AUDIO_DIM),
     )

@@ -217,3 +217,36 @@ def test_a_failed_build_leaves_the_previous_index_intact(tagged_run, rng, monkey
     after = {name: _sha256(os.path.join(_index_dir(tagged_run), name)) for name in os.listdir(_index_dir(tagged_run))}
     assert after == before  # same files, same bytes, no temporary leftovers
     assert len(SceneIndex.load(tagged_run)) == 300
+
+
+def test_the_index_serves_only_current_rows_after_an_upgrade_and_a_deletion(tmp_path, rng):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    shard = random_shard(rng, [f"t{i}" for i in range(20)])
+    write_shard(tmp_path, shard, "part-0")
+    assert build_index(tmp_path).model_versions == [MODEL_VERSION]
+    # The same files tagged again by model version v2 (new captions), then t0 deleted from the catalog.
+    for folder in ("tracks", "captions", "features"):
+        table = pq.read_table(os.path.join(tmp_path, folder, "part-0.parquet"))
+        table = table.set_column(table.schema.get_field_index("model_version"), "model_version", pa.array(["v2"] * 20))
+        if folder == "captions":
+            table = table.set_column(table.schema.get_field_index("caption"), "caption",
+                                     pa.array([f"new {c}" for c in shard.captions]))
+        if folder == "tracks":
+            later = [t + dt.timedelta(seconds=1) for t in table.column("tagged_at").to_pylist()]
+            table = table.set_column(table.schema.get_field_index("tagged_at"), "tagged_at", pa.array(later, table.schema.field("tagged_at").type))
+            deleted = {**{name: None for name in table.column_names}, "uri": shard.uris[0], "status": "deleted",
+                       "model_version": "v2", "tagged_at": later[0] + dt.timedelta(seconds=1)}
+            table = pa.concat_tables([table, pa.Table.from_pylist([deleted], schema=table.schema)])
+        pq.write_table(table, os.path.join(tmp_path, folder, "part-1.parquet"))
+
+    info = build_index(tmp_path)
+    assert info.rebuilt and info.rows == 19 and info.model_versions == ["v2"]
+    ids = pq.read_table(os.path.join(_index_dir(tmp_path), "ids.parquet")).to_pydict()
+    assert set(ids["model_version"]) == {"v2"} and all(c.startswith("new ") for c in ids["caption"])
+    assert shard.track_ids[0] not in ids["track_id"]
+    hit = SceneIndex.load(tmp_path).similar(shard.track_ids[1], k=1)[0]
+    assert hit.model_version == "v2" and hit.caption.startswith("new ")
+    assert build_index(tmp_path).added_rows == 0  # up to date: nothing rebuilt on the next run

@@ -10,7 +10,7 @@ from musiscene_core.audio import write_audio
 from musiscene_core.pipelines.sequential import SequentialRunner
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.graph import CAPTION, DECODE, EMBED, MERT, MODELS, WRITE, Stage, build_stages, fuse_models
-from musiscene_core.tagging.stages import CaptionStage, DecodeStage, MertStage, ShardWriter
+from musiscene_core.tagging.stages import CaptionStage, DecodeStage, MertStage, ShardWriter, policy_record
 
 
 def _batch(**columns) -> dict:
@@ -141,7 +141,7 @@ def test_shard_writer_writes_each_table_with_its_schema(tmp_path):
         audio_embedding=np.ones((2, 4), np.float32), embed_model=np.array(["m", "m"], dtype=object),
     )
     batch["status"][1], batch["error_kind"][1], batch["error"][1] = "error", "empty", "empty: nothing"
-    summary = ShardWriter(str(tmp_path), model_version="v1")(batch)
+    summary = ShardWriter(str(tmp_path), model_version="v1", window_policy=policy_record("whole", 30.0, 15.0))(batch)
     assert list(summary["status"]) == ["ok", "error"]
     written = {name: pq.read_table(next((tmp_path / name).glob("part-*.parquet"))) for name in (tables.TRACKS, tables.CAPTIONS, tables.FEATURES)}
     _assert_schema(written[tables.TRACKS].schema, tables.tracks_schema())
@@ -152,6 +152,7 @@ def test_shard_writer_writes_each_table_with_its_schema(tmp_path):
     assert {t["model_version"] for t in tracks} == {"v1"}
     features = written[tables.FEATURES].to_pylist()
     assert len(features) == 1 and features[0]["mert_layers"] == 3
+    assert (features[0]["window_policy"], features[0]["window_s"], features[0]["hop_s"]) == ("whole", 30.0, 15.0)
     np.testing.assert_allclose(np.array(features[0]["mert_layer_means"], np.float32).reshape(3, 4), means[0], rtol=1e-3)
     assert written[tables.CAPTIONS].column("caption").to_pylist() == ["a scene"]
 

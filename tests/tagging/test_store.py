@@ -17,9 +17,9 @@ def _tracks(rows):
     return pa.Table.from_pylist([base | r for r in rows], schema=tables.tracks_schema())
 
 
-def _row(uri, fp, version="v1", when=0, status="ok"):
+def _row(uri, fp, version="v1", when=0, status="ok", kind=None):
     return {"uri": uri, "fingerprint": fp, "model_version": version, "status": status, "track_id": uri[-1] * 64,
-            "tagged_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=when)}
+            "error_kind": kind, "tagged_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=when)}
 
 
 def test_shards_are_written_atomically_and_hidden_files_ignored(tmp_path):
@@ -33,21 +33,22 @@ def test_shards_are_written_atomically_and_hidden_files_ignored(tmp_path):
     assert pq.read_table(tmp_path / "out" / "tracks").num_rows == 1
 
 
-def test_latest_row_per_uri_and_done_keys(tmp_path):
+def test_current_row_is_the_newest_per_uri(tmp_path):
     store = OutputStore.open(str(tmp_path))
     store.write_table(tables.TRACKS, "1", _tracks([_row("/c/1", "old", when=0), _row("/c/2", "f2", when=0, status="error")]))
     store.write_table(tables.TRACKS, "2", _tracks([_row("/c/1", "new", when=5), _row("/c/3", "f3", version="v0", when=5)]))
-    latest = store.latest_tracks()
-    assert sorted(zip(latest.column("uri").to_pylist(), latest.column("fingerprint").to_pylist())) == [
+    current = store.current_tracks()
+    assert sorted(zip(current.column("uri").to_pylist(), current.column("fingerprint").to_pylist())) == [
         ("/c/1", "new"), ("/c/2", "f2"), ("/c/3", "f3")]
-    assert store.done_keys("v1") == {("/c/1", "new"), ("/c/2", "f2")}
-    assert store.done_keys("v2") == set()
+    # On equal timestamps the later shard wins.
+    store.write_table(tables.TRACKS, "3", _tracks([_row("/c/3", "f3b", version="v0", when=5)]))
+    assert "f3b" in store.current_tracks().column("fingerprint").to_pylist()
 
 
 def test_empty_store_is_a_clear_error(tmp_path):
     store = OutputStore.open(str(tmp_path))
     assert store.read_table(tables.TRACKS) is None
-    assert store.done_keys("v1") == set()
+    assert store.current_tracks() is None
     with pytest.raises(UserError, match="no tagging output"):
         store.require_tracks()
 
@@ -83,3 +84,43 @@ def test_config_validation_and_yaml(tmp_path):
     path.write_text("bogus_option: 1\n")
     with pytest.raises(UserError, match="unknown options: bogus_option"):
         TagConfig.from_yaml(path, src="s", dst="d")
+
+
+def test_reruns_retry_transient_errors_and_changed_permanent_ones(tmp_path):
+    catalog = tmp_path / "cat"
+    catalog.mkdir()
+    for name in ("bad.wav", "blip.wav", "ok.wav", "oom.wav"):
+        (catalog / name).write_bytes(b"0" * 10)
+    store = OutputStore.open(str(tmp_path / "out"))
+    refs = {r.uri.rsplit("/", 1)[1]: r for r in plan_run(str(catalog), store, "v1").todo}
+    store.write_table(tables.TRACKS, "s", _tracks([
+        _row(refs["bad.wav"].uri, refs["bad.wav"].fingerprint, status="error", kind="decode_failed"),
+        _row(refs["blip.wav"].uri, refs["blip.wav"].fingerprint, status="error", kind="unreadable"),
+        _row(refs["oom.wav"].uri, refs["oom.wav"].fingerprint, status="error", kind="mert_failed"),
+        _row(refs["ok.wav"].uri, refs["ok.wav"].fingerprint)]))
+    plan = plan_run(str(catalog), store, "v1")
+    assert sorted(r.uri.rsplit("/", 1)[1] for r in plan.todo) == ["blip.wav", "oom.wav"] and plan.retried == 2
+    everything = plan_run(str(catalog), store, "v1", retry_errors=True)
+    assert len(everything.todo) == 3 and everything.retried == 3
+    (catalog / "bad.wav").write_bytes(b"1" * 11)  # a permanent error whose file changed is retried
+    assert len(plan_run(str(catalog), store, "v1").todo) == 3
+
+
+def test_files_gone_from_a_full_listing_are_planned_as_deleted_once(tmp_path):
+    catalog = tmp_path / "cat"
+    catalog.mkdir()
+    for name in ("a.wav", "b.wav"):
+        (catalog / name).write_bytes(b"0" * 10)
+    store = OutputStore.open(str(tmp_path / "out"))
+    refs = plan_run(str(catalog), store, "v1").todo
+    other = _row("/elsewhere/x.wav", "fx")  # tagged from another catalog: not this listing's business
+    store.write_table(tables.TRACKS, "s", _tracks([_row(r.uri, r.fingerprint) for r in refs] + [other]))
+    (catalog / "b.wav").unlink()
+    plan = plan_run(str(catalog), store, "v1")
+    assert plan.deleted == [refs[1].uri] and plan.todo == []
+    store.mark_deleted(plan.deleted, "v1")
+    current = {row["uri"]: row["status"] for row in store.current_tracks().to_pylist()}
+    assert current == {refs[0].uri: "ok", refs[1].uri: "deleted", "/elsewhere/x.wav": "ok"}
+    assert plan_run(str(catalog), store, "v1").deleted == []
+    (catalog / "b.wav").write_bytes(b"0" * 10)  # back again: tagged again
+    assert [r.uri for r in plan_run(str(catalog), store, "v1").todo] == [refs[1].uri]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def run_tag(src, dst, env, *extra, timeout=600):
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--json", *extra]
+    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--json", "--model", "tiny", *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
@@ -75,7 +75,7 @@ def test_tag_catalog_end_to_end(tmp_path, models_home):
 
 def _tag_until_killed(src, dst, env, shards_before_kill: int | None, deadline_s: float = 300):
     """Start a tag run and SIGKILL its whole process group once `shards_before_kill` track shards exist (None: after Ray starts)."""
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--json",
+    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--json", "--model", "tiny",
            "--batch-size", "2", "--shard-rows", "2", "--no-index"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     start = time.time()

@@ -40,15 +40,15 @@ class CheckpointFiles:
     weights: Path
 
 
-def locate_checkpoint(name_or_path: str | Path) -> CheckpointFiles:
-    """A local folder if `name_or_path` is one, otherwise a Hub repository id."""
+def locate_checkpoint(name_or_path: str | Path, revision: str | None = None) -> CheckpointFiles:
+    """A local folder if `name_or_path` is one, otherwise a Hub repository id (at `revision`: a branch, tag or commit)."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return _local_checkpoint(path)
     text = str(name_or_path)
     if path.exists() or not _HUB_ID.match(text):
         raise UserError(f"{text} is neither a MERT checkpoint folder nor a Hugging Face model id like m-a-p/MERT-v1-330M.")
-    return _hub_checkpoint(text)
+    return _hub_checkpoint(text, revision)
 
 
 def _local_checkpoint(folder: Path) -> CheckpointFiles:
@@ -66,7 +66,7 @@ def _local_checkpoint(folder: Path) -> CheckpointFiles:
     )
 
 
-def _hub_checkpoint(repo_id: str) -> CheckpointFiles:
+def _hub_checkpoint(repo_id: str, revision: str | None = None) -> CheckpointFiles:
     def unavailable(exc: Exception) -> UserError:
         return UserError(
             f"could not get MERT model {repo_id} from the Hugging Face Hub or its local cache"
@@ -75,14 +75,14 @@ def _hub_checkpoint(repo_id: str) -> CheckpointFiles:
         )
 
     try:
-        config = hf_hub_download(repo_id, CONFIG_FILE)
-        preprocessor = hf_hub_download(repo_id, PREPROCESSOR_FILE)
+        config = hf_hub_download(repo_id, CONFIG_FILE, revision=revision)
+        preprocessor = hf_hub_download(repo_id, PREPROCESSOR_FILE, revision=revision)
     except (HfHubHTTPError, EntryNotFoundError, HFValidationError, OSError) as exc:
         raise unavailable(exc) from exc
     weights = None
     for name in WEIGHT_FILES:
         try:
-            weights = Path(hf_hub_download(repo_id, name))
+            weights = Path(hf_hub_download(repo_id, name, revision=revision))
             break
         except EntryNotFoundError as exc:  # absent from the repository, or (offline) from the cache
             last_error = exc

@@ -50,13 +50,15 @@ class MertEncoder:
         name_or_path: str | Path,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        revision: str | None = None,
     ) -> MertEncoder:
         """Load a MERT checkpoint from a local folder or a Hugging Face model id.
 
         device: defaults to "cuda" when available, else "cpu". dtype: the model's compute type
         (torch.float32 default, float16 or bfloat16, also as strings); outputs are float32.
+        revision: for a Hub id, the branch, tag or commit to load (default: main).
         """
-        files = locate_checkpoint(name_or_path)
+        files = locate_checkpoint(name_or_path, revision)
         spec = read_mert_spec(files.config, files.preprocessor, str(name_or_path))
         with torch.device("meta"):  # no memory and no random init for weights about to be replaced
             model = MertModel(spec.hubert)
