@@ -102,9 +102,12 @@ def _retry_rows_alone(batch: dict, indices: list[int], run, kind: str) -> dict:
 
 
 class MertStage:
-    """Audio windows -> per-layer time-means of MERT hidden states, averaged over windows (weighted by length)."""
+    """Audio windows -> per-layer time-means of MERT hidden states, averaged over windows (weighted by length).
 
-    def __init__(self, model, device: str | None = None, windows_per_call: int = 8):
+    The windows of every track in the batch share model calls (`MertEncoder.track_layer_means`);
+    windows_per_call: windows per model call, None to let the encoder choose (from free memory on a GPU)."""
+
+    def __init__(self, model, device: str | None = None, windows_per_call: int | None = None):
         self.encoder = model.load_mert(device=device)
         self.windows_per_call = windows_per_call
 
@@ -114,7 +117,8 @@ class MertStage:
         means = np.zeros((n, layers, hidden), dtype=np.float32)
 
         def run(indices):
-            return {i: self._track_means(batch["audio"][i], batch["window_lengths"][i]) for i in indices}
+            tracks = [_windows(batch["audio"][i], batch["window_lengths"][i]) for i in indices]
+            return dict(zip(indices, self.encoder.track_layer_means(tracks, batch_size=self.windows_per_call)))
 
         for i, value in _retry_rows_alone(batch, _ok_indices(batch), run, "mert_failed").items():
             means[i] = value
@@ -122,13 +126,10 @@ class MertStage:
         out["mert_layer_means"] = means
         return out
 
-    def _track_means(self, audio: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        windows = [audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
-        parts = [self.encoder.layer_means(windows[s:s + self.windows_per_call]) for s in range(0, len(windows), self.windows_per_call)]
-        per_window = np.concatenate(parts, axis=0)
-        weights = np.asarray(lengths, dtype=np.float64) / float(np.sum(lengths))
-        return np.tensordot(weights, per_window, axes=1).astype(np.float32)
+
+def _windows(audio: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
 
 
 class CaptionStage:
