@@ -135,6 +135,8 @@ class MertEncoder:
         if self._device.type != "cuda":
             return CPU_BATCH_SIZE
         free, _ = torch.cuda.mem_get_info(self._device)
+        # Memory this process's allocator holds but no tensor uses is free for this batch too.
+        free += torch.cuda.memory_reserved(self._device) - torch.cuda.memory_allocated(self._device)
         per_input = self.bytes_per_sample() * max(num_samples, self.min_samples)
         return int(max(1, min(MAX_AUTO_BATCH, MEMORY_SHARE * free // per_input)))
 
