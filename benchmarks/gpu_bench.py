@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="caption length [64; tiny 16]")
     parser.add_argument("--mert-tracks", type=int, default=None, help="tracks through MERT [32; tiny 6]")
     parser.add_argument("--track-seconds", type=float, default=None, help="mean track length for MERT [60; tiny 4]")
-    parser.add_argument("--window-seconds", type=float, default=30.0, help="MERT window length (the tagging default)")
+    parser.add_argument("--window-seconds", type=float, default=None, help="MERT window length [30, the tagging default; tiny 1]")
     parser.add_argument("--mert-batch", type=int, default=None, help="windows per MERT call [GPU: from free memory; CPU: 8]")
     parser.add_argument("--decode-seconds", type=float, default=None, help="seconds per decoded FLAC file [60; tiny 5]")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after the warm-up")
@@ -355,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
         decode = measure_decode(Path(scratch), pick(args.decode_seconds, 60.0, 5.0), 2, args.rounds)
         print(f"decode: {decode['audio_s_per_cpu_s']:.0f} audio-s per CPU-s", flush=True)
         track_s = pick(args.track_seconds, 60.0, 4.0)
-        mert = measure_mert(setup, pick(args.mert_tracks, 32, 6), track_s, args.window_seconds, args.rounds, args.mert_batch)
+        window_s = pick(args.window_seconds, 30.0, 1.0)
+        mert = measure_mert(setup, pick(args.mert_tracks, 32, 6), track_s, window_s, args.rounds, args.mert_batch)
         print(f"mert: {json.dumps({k: round(v['audio_s_per_s']) for k, v in mert['rows'].items()})} audio-s/s", flush=True)
         baseline_batch = pick(args.baseline_batch, 16, 4)
         caption = measure_caption(setup, pick(args.tracks, 256, 16), pick(args.reference_tracks, 4, 4), baseline_batch,
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         device=device.name, models=setup.name, dtype=str(setup.captioner.dtype).removeprefix("torch."),
         measured_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), command=command,
         decode_cpu_s_per_audio_s=summary["decode_cpu_s_per_audio_s"], mert_s_per_audio_s=summary["mert_s_per_audio_s"],
-        caption_s_per_track=summary["caption_s_per_track"], mert_window_s=args.window_seconds,
+        caption_s_per_track=summary["caption_s_per_track"], mert_window_s=window_s,
         caption_batch_size=fast["batch"], caption_max_new_tokens=caption["max_new_tokens"],
     )
     args.out.mkdir(parents=True, exist_ok=True)

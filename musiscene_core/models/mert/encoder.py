@@ -29,6 +29,9 @@ MAX_AUTO_BATCH = 256
 # Share of the free GPU memory one call may plan for: the rest is left to the allocator's fragmentation,
 # the captioner or another stage sharing the GPU, and the estimate's error (it is not measured yet).
 MEMORY_SHARE = 0.5
+# An input joins a batch only if it is at least this fraction of the batch's longest input: padding
+# costs as much as audio, and a track's last, shorter window is better off in a batch of its kind.
+MIN_LENGTH_RATIO = 0.8
 
 
 def normalize_waveform(waveform: np.ndarray) -> np.ndarray:
@@ -186,9 +189,12 @@ class MertEncoder:
         cuda = self._device.type == "cuda"
         start = 0
         while start < len(order):
-            size = batch_size or self.auto_batch_size(prepared[order[start]].shape[0])
-            indices = order[start : start + size]
-            start += size
+            longest = prepared[order[start]].shape[0]
+            size = batch_size or self.auto_batch_size(longest)
+            end = start + 1
+            while end < min(len(order), start + size) and prepared[order[end]].shape[0] >= MIN_LENGTH_RATIO * longest:
+                end += 1
+            indices, start = order[start:end], end
             lengths = [prepared[index].shape[0] for index in indices]
             padded = torch.zeros((len(indices), max(lengths)), dtype=torch.float32, pin_memory=cuda)
             for row, index in enumerate(indices):
