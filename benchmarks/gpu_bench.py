@@ -15,7 +15,7 @@ Random weights rarely emit EOS, so captions run to `--max-new-tokens`: decoding 
 
 Writes into `--out` (default benchmarks/results/): gpu_bench_<device>.md (the report),
 gpu_bench_<device>.json (every number) and stage_costs_<device>.json (`musiscene_core.tagging.costs`),
-<device> being `tiny-cpu` or the GPU's name. Real-size needs about 40 GB of GPU memory and is sized to
+<device> being `tiny-cpu` or the GPU's name. Real-size needs about 50 GB of GPU memory and is sized to
 finish within 8 minutes on an H100/H200-class GPU.
 """
 
@@ -293,7 +293,7 @@ def render(device: Device, setup: Setup, decode: dict, mert: dict, caption: dict
         f"{caption['tracks']} tracks for the fast path (fewer for the plain ones: see each row's captions), greedy, {caption['max_new_tokens']} new tokens at most, "
         f"prompt {caption['prompt_tokens']} tokens; a decoding step reads {caption['weight_gb']:.3g} GB of LLaMA weights "
         "plus the live rows' KV cache.", "",
-        "| variant | seconds (min / median / max) | captions/s | new tokens/s | ms per step | GB/s | of peak bandwidth | same tokens as reference |",
+        "| variant | seconds (min / median / max) | captions/s | new tokens/s | ms per step (prefill included) | GB/s | of peak bandwidth | same tokens as reference |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     first = next(iter(caption["rows"].values()))
