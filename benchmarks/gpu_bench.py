@@ -175,7 +175,7 @@ def measure_mert(setup: Setup, tracks: int, track_s: float, window_s: float, rou
         "one track per call": lambda: np.stack([encoder.track_layer_means([t], batch_size=8)[0] for t in windows_per_track]),
         "tracks batched": lambda: encoder.track_layer_means(windows_per_track, batch_size=batch_size),
     }, rounds, setup.device)
-    hubert = encoder._spec.hubert
+    hubert = encoder.architecture
     flops = sum(mert_flops_per_window(hubert, len(w)) for t in windows_per_track for w in t)
     longest = max(len(w) for t in windows_per_track for w in t)
     rows = {}
@@ -184,7 +184,7 @@ def measure_mert(setup: Setup, tracks: int, track_s: float, window_s: float, rou
     difference = float(np.abs(results["one track per call"] - results["tracks batched"]).max())
     return {"tracks": tracks, "windows": sum(map(len, windows_per_track)), "audio_s": audio_s, "window_s": window_s,
             "gflop_per_audio_s": flops / audio_s / 1e9, "batch_size": batch_size or encoder.auto_batch_size(longest),
-            "dtype": str(encoder._dtype).removeprefix("torch."), "rows": rows, "max_abs_difference": difference}
+            "dtype": str(encoder.dtype).removeprefix("torch."), "rows": rows, "max_abs_difference": difference}
 
 
 # ---------------------------------------------------------------------------------------------- caption
@@ -333,7 +333,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="CUDA only: also time the fast path with torch.compile")
     parser.add_argument("--profile", action="store_true", help="also write a torch.profiler table of one fast-path batch")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [tiny: 1]")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the report, the numbers and the stage costs")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the report, the numbers and the stage costs, or the report's path (NAME.md: "
+                             "NAME.json, NAME_profile.txt and stage_costs_<device>.json beside it)")
     args = parser.parse_args(argv)
     tiny = args.tiny
 
@@ -363,9 +365,10 @@ def main(argv: list[str] | None = None) -> None:
                                   pick(args.baseline_tracks, 64, 8),
                                   batch_sizes, pick(args.max_new_tokens, 64, 16), args.rounds, args.compile)
         print(f"caption: {json.dumps({k: round(v['captions_per_s'], 2) for k, v in caption['rows'].items()})} captions/s", flush=True)
+        report_path = args.out if args.out.suffix == ".md" else args.out / f"gpu_bench_{device.slug}.md"
+        report_path.parent.mkdir(parents=True, exist_ok=True)
         if args.profile:
-            args.out.mkdir(parents=True, exist_ok=True)
-            profile_fast_path(setup, max(batch_sizes), caption["max_new_tokens"], args.out / f"gpu_bench_{device.slug}_profile.txt")
+            profile_fast_path(setup, max(batch_sizes), caption["max_new_tokens"], report_path.with_name(f"{report_path.stem}_profile.txt"))
 
     fast_name, fast = max(((n, r) for n, r in caption["rows"].items() if n.startswith("fast")), key=lambda item: item[1]["captions_per_s"])
     today = caption["rows"][f"today: plain, batch {baseline_batch}"]
@@ -388,13 +391,12 @@ def main(argv: list[str] | None = None) -> None:
         caption_s_per_track=summary["caption_s_per_track"], mert_window_s=window_s,
         caption_batch_size=fast["batch"], caption_max_new_tokens=caption["max_new_tokens"],
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"device": asdict(device), "model": setup.name, "command": command, "rounds": args.rounds,
               "decode": decode, "mert": mert, "caption": caption, "summary": summary, "seconds": time.time() - started}
-    (args.out / f"gpu_bench_{device.slug}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"gpu_bench_{device.slug}.md").write_text(render(device, setup, decode, mert, caption, summary, command, args.rounds))
-    write_stage_costs(costs, args.out / f"stage_costs_{device.slug}.json")
-    print(f"wrote {args.out}/gpu_bench_{device.slug}.md, .json and stage_costs_{device.slug}.json in {time.time() - started:.0f} s")
+    report_path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    report_path.write_text(render(device, setup, decode, mert, caption, summary, command, args.rounds))
+    costs_path = write_stage_costs(costs, report_path.parent / f"stage_costs_{device.slug}.json")
+    print(f"wrote {report_path}, its .json and {costs_path} in {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

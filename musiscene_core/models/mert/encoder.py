@@ -79,6 +79,16 @@ class MertEncoder:
         version = f"{files.source}@{weights_digest(files.weights)}"
         return cls(model, spec, version, target_device, target_dtype)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype (outputs are float32 whatever it is)."""
+        return self._dtype
+
+    @property
+    def architecture(self):
+        """The network's HubertConfig (layer sizes, convolution kernels and strides)."""
+        return self._spec.hubert
+
     def num_frames(self, num_samples: int) -> int:
         """Frames (hidden-state rows) the model makes from `num_samples` samples: 75 per second at 24 kHz."""
         return int(conv_output_frames(num_samples, self._spec.hubert.conv_kernel, self._spec.hubert.conv_stride))

@@ -80,36 +80,39 @@ def fast_generate_ids(
     key_mask[:, 0, 0, :width] = _additive(valid, dtype)
 
     generators = make_generators(seed, batch, device) if temperature > 0 else []
-    rows = torch.arange(batch, device=device)  # original index of each row still in the batch
     budgets = torch.tensor(budget_list, device=device)
-    produced = torch.full((batch, steps), pad_id, dtype=torch.long, device=device)
-    counts = torch.zeros(batch, dtype=torch.long, device=device)  # tokens kept per original row
-    finished = budgets == 0
+    # Per row still in the batch: its tokens so far, how many it keeps, whether it is still decoding.
+    # `rows` maps them to the caller's rows; the finished ones are written out when they leave.
+    rows = torch.arange(batch, device=device)
+    tokens_out = torch.full((batch, steps), pad_id, dtype=torch.long, device=device)
+    counts_out = torch.zeros(batch, dtype=torch.long, device=device)
+    produced, counts, alive = tokens_out.clone(), counts_out.clone(), budgets > 0
     for step in range(steps):
         if temperature > 0:
             next_tokens = sample_top_p(torch.softmax(logits / temperature, dim=-1), top_p, generators)
         else:
             next_tokens = torch.argmax(logits, dim=-1)
-        kept = ~finished & (next_tokens != eos_id)
-        produced[rows, step] = next_tokens
-        counts[rows] = torch.where(kept, step + 1, counts[rows])
-        finished = finished | ~kept | (step + 1 >= budgets)
+        produced[:, step] = next_tokens
+        alive &= next_tokens != eos_id  # EOS ends a row and is not kept
+        counts += alive
+        alive &= counts < budgets
         if step == steps - 1:
             break
         if (step + 1) % check_every == 0 or step == 0:
-            done = int(finished.sum())
-            if done == len(finished):
+            live = int(alive.sum())
+            if live == 0:
                 break
-            if done >= compact_fraction * len(finished):
-                keep = torch.nonzero(~finished).squeeze(1)
+            if len(alive) - live >= compact_fraction * len(alive):
+                tokens_out[rows], counts_out[rows] = produced, counts
+                keep = torch.nonzero(alive).squeeze(1)
                 cache.select(keep)
                 key_mask, positions, next_tokens = key_mask[keep], positions[keep], next_tokens[keep]
                 gated = [g.index_select(0, keep) for g in gated]
-                rows, budgets, finished = rows[keep], budgets[keep], finished[keep]
+                rows, budgets, alive, produced, counts = rows[keep], budgets[keep], alive[keep], produced[keep], counts[keep]
                 if generators:
                     generators = [generators[i] for i in keep.tolist()]
         mask = key_mask[..., : cache.length + 1]
         logits = step_fn(next_tokens[:, None], positions[:, None], mask, gated, cache, adapter_gated=True)
         positions = positions + 1
-    lengths = counts.tolist()
-    return [row[:n] for row, n in zip(produced.tolist(), lengths)]
+    tokens_out[rows], counts_out[rows] = produced, counts
+    return [row[:n] for row, n in zip(tokens_out.tolist(), counts_out.tolist())]
