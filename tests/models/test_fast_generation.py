@@ -92,3 +92,13 @@ def test_limits_and_compile_needs_cuda(mullama):
     assert [len(t) for t in mullama.generate(x, max_new_tokens=3).token_ids] == [3, 3]
     with pytest.raises(UserError, match="CUDA"):
         mullama.generate(x, max_new_tokens=3, compile_step=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fast_and_compiled_paths_on_cuda_float32(tmp_path):
+    files = write_tiny_mullama(tmp_path)
+    cap = MusiSceneCaptioner.from_mullama(files.checkpoint, files.llama_dir, files.tokenizer, device="cuda", dtype="float32")
+    x, qs = features(cap, 7), questions(7)
+    plain = cap.generate(x, qs, max_new_tokens=14, fast=False).token_ids
+    assert cap.generate(x, qs, max_new_tokens=14).token_ids == plain
+    assert cap.generate(x, qs, max_new_tokens=14, compile_step=True).token_ids == plain

@@ -74,3 +74,13 @@ def test_batch_size_choice_and_errors(encoder):
     assert mert_dtype("cpu") == torch.float32 and mert_dtype("cuda") == torch.bfloat16
     with pytest.raises(ValueError, match="track 1 has no windows"):
         encoder.track_layer_means([[np.zeros(2000, np.float32)], []])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cross_track_batches_on_cuda_with_batch_size_from_free_memory(tmp_path):
+    gpu = MertEncoder.from_pretrained(make_tiny_mert(tmp_path, seed=2, num_layers=2), device="cuda", dtype="float32")
+    cpu = MertEncoder.from_pretrained(tmp_path, device="cpu")
+    assert MertEncoder.from_pretrained(tmp_path, device="cuda").dtype == torch.bfloat16  # the CUDA default
+    assert 1 <= gpu.auto_batch_size(24000 * 30) <= 256
+    data = tracks()
+    np.testing.assert_allclose(gpu.track_layer_means(data), np.stack([one_track_at_a_time(cpu, t) for t in data]), rtol=0, atol=1e-5)
