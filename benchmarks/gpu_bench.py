@@ -37,7 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.caption_throughput import Setup, machine, music_like, real_size_setup, tiny_setup
+from benchmarks.caption_throughput import (
+    Setup,
+    machine,
+    music_like,
+    real_size_setup,
+    tiny_setup,
+)
 from musiscene_core.tagging.costs import StageCosts, write_stage_costs
 
 RESULTS = Path(__file__).parent / "results"

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from musiscene_core.errors import UserError
-from musiscene_core.tagging.costs import StageCosts, estimate, load_stage_costs, write_stage_costs
+from musiscene_core.tagging.costs import (
+    StageCosts,
+    estimate,
+    load_stage_costs,
+    write_stage_costs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +25,7 @@ def test_tiny_run_reports_every_stage_and_loadable_costs(tmp_path):
                "--reference-tracks", "2", "--max-new-tokens", "6", "--mert-tracks", "3", "--track-seconds", "1",
                "--window-seconds", "0.5", "--decode-seconds", "1", "--profile"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_bench_tiny-cpu.json").read_text())
     assert report["device"]["name"].startswith("cpu") and report["device"]["peak_gbps"] is None

@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from musiscene_core.models.devices import mert_dtype
-from musiscene_core.models.mert.encoder import CPU_BATCH_SIZE, MertEncoder, make_tiny_mert
+from musiscene_core.models.mert.encoder import (
+    CPU_BATCH_SIZE,
+    MertEncoder,
+    make_tiny_mert,
+)
 from musiscene_core.tagging.stages import MertStage
 
 

@@ -23,22 +23,27 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from musiscene_core.models.mullama.generation import _additive, left_padded_batch, make_generators, prefill_mask, sample_top_p
+from musiscene_core.models.mullama.generation import (
+    _additive,
+    left_padded_batch,
+    make_generators,
+    prefill_mask,
+    sample_top_p,
+)
 from musiscene_core.models.mullama.llama import KVCache
 from musiscene_core.models.mullama.modeling import MuLlamaModel
 
 DEFAULT_COMPACT_FRACTION = 0.25
-_COMPILED: dict[int, Callable] = {}
 
 
 def compiled_step(model: MuLlamaModel) -> Callable:
     """`model.step` through torch.compile (dynamic shapes: the batch shrinks and the cache grows), once per model."""
     if model.prefix_query.weight.device.type != "cuda":
         raise ValueError("compile_step is for CUDA devices only; on the CPU the plain step is used.")
-    key = id(model)
-    if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(model.step, dynamic=True)
-    return _COMPILED[key]
+    if not hasattr(model, "compiled_step"):
+        # Kept on the model, so it lives (and compiles) once per loaded model.
+        model.compiled_step = torch.compile(model.step, dynamic=True)
+    return model.compiled_step
 
 
 @torch.inference_mode()
