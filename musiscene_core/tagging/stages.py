@@ -148,11 +148,14 @@ def _retry_rows_alone(batch: dict, indices: list[int], run, kind: str) -> dict:
 class MertStage:
     """Audio windows -> per-layer time-means of MERT hidden states, averaged over windows (weighted by length).
 
-    MERT sees at most `windows_per_call` windows at a time. A streamed track (too long to ship inline)
-    is read again here under the same window policy (`decode` holds DecodeStage's policy settings),
-    one group of windows at a time, so its memory stays that of one group."""
+    The windows of every inline track in the batch share model calls (`MertEncoder.track_layer_means`;
+    windows_per_call: windows per model call, None to let the encoder choose, from free memory on a GPU).
+    A streamed track (too long to ship inline) is read again here under the same window policy (`decode`
+    holds DecodeStage's policy settings), one group of windows at a time, so its memory stays that of one group."""
 
-    def __init__(self, model, device: str | None = None, windows_per_call: int = 8, decode: dict | None = None):
+    STREAM_GROUP = 8  # windows of a streamed track held at once when windows_per_call is None
+
+    def __init__(self, model, device: str | None = None, windows_per_call: int | None = None, decode: dict | None = None):
         self.encoder = model.load_mert(device=device)
         self.windows_per_call = windows_per_call
         decode = dict(decode or {})
@@ -166,15 +169,15 @@ class MertStage:
         streamed = batch.get("streamed", np.zeros(n, dtype=bool))
 
         def run(indices):
-            return {i: self._streamed_means(batch, i) if streamed[i] else self._track_means(batch["audio"][i], batch["window_lengths"][i])
-                    for i in indices}
+            tracks = [_windows(batch["audio"][i], batch["window_lengths"][i]) for i in indices]
+            return dict(zip(indices, self.encoder.track_layer_means(tracks, batch_size=self.windows_per_call)))
 
         inline = [i for i in _ok_indices(batch) if not streamed[i]]
         for i, value in _retry_rows_alone(batch, inline, run, "mert_failed").items():
             means[i] = value
         for i in (i for i in _ok_indices(batch) if streamed[i]):
             try:
-                means[i] = run([i])[i]
+                means[i] = self._streamed_means(batch, i)
             except OSError as exc:
                 _mark_error(batch, i, "unreadable", f"the file could not be read again ({exc.__class__.__name__}: {exc})")
             except AudioError as exc:
@@ -185,11 +188,6 @@ class MertStage:
         out["mert_layer_means"] = means
         return out
 
-    def _track_means(self, audio: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        windows = (audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths)))
-        return self._weighted_mean(windows)
-
     def _streamed_means(self, batch: dict, i: int) -> np.ndarray:
         with self.reader.open(str(batch["uri"][i])) as (opened, windows):
             if opened.track_id != batch["track_id"][i]:
@@ -197,11 +195,12 @@ class MertStage:
             return self._weighted_mean(window.samples for window in windows)
 
     def _weighted_mean(self, windows: Iterator[np.ndarray]) -> np.ndarray:
-        """Length-weighted mean of per-window layer means, fed to MERT `windows_per_call` windows at a time."""
+        """Length-weighted mean of per-window layer means, fed to MERT one group of windows at a time."""
+        size = self.windows_per_call or self.STREAM_GROUP
         total, samples, group = None, 0, []
         for window in windows:
             group.append(window)
-            if len(group) == self.windows_per_call:
+            if len(group) == size:
                 total, samples = self._add_group(group, total, samples)
                 group = []
         if group:
@@ -212,6 +211,11 @@ class MertStage:
         lengths = np.array([len(w) for w in group], dtype=np.float64)
         part = np.tensordot(lengths, self.encoder.layer_means(group), axes=1)
         return (part if total is None else total + part), samples + int(lengths.sum())
+
+
+def _windows(audio: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
 
 
 class CaptionStage:

@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from musiscene_core import tables
+from musiscene_core.models.mert.encoder import MertEncoder
 from musiscene_core.audio import write_audio
 from musiscene_core.pipelines.sequential import SequentialRunner
 from musiscene_core.tagging.config import TagConfig
@@ -41,11 +42,13 @@ class _ConstantEncoder:
 
     num_layers, hidden_size = 2, 3
 
+    track_layer_means = MertEncoder.track_layer_means  # the real cross-track batching over this layer_means
+
     def __init__(self):
         self.calls = []
 
-    def layer_means(self, windows):
-        self.calls.append(len(windows))
+    def layer_means(self, windows, batch_size=None):
+        self.calls.append((len(windows), batch_size))
         if any(w[0] == -1 for w in windows):
             raise RuntimeError("bad window")
         return np.stack([np.full((self.num_layers + 1, self.hidden_size), w[0], dtype=np.float32) for w in windows])
@@ -90,7 +93,7 @@ def test_mert_means_are_weighted_by_window_length():
     assert out["mert_layer_means"].shape == (2, 3, 3)
     np.testing.assert_allclose(out["mert_layer_means"][0], 2.0)
     np.testing.assert_allclose(out["mert_layer_means"][1], 4.0)
-    assert encoder.calls == [1, 1, 1]  # windows_per_call windows per encoder call
+    assert encoder.calls == [(3, 1)]  # the windows of both tracks in one call, windows_per_call per model call
     assert "audio" not in out and "window_lengths" not in out
 
 

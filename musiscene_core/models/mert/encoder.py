@@ -2,7 +2,8 @@
 
 Loads the published MERT checkpoints (m-a-p/MERT-v1-95M, m-a-p/MERT-v1-330M) from a Hub id or a
 local folder without running their custom code, applies their preprocessing, and batches inputs of
-any lengths so that each gets the result it would get alone. See docs/mert.md.
+any lengths so that each gets the result it would get alone. `track_layer_means` batches the windows
+of many tracks together (neighbours in length share a model call). See docs/mert.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiscene_core.models.devices import default_device
+from musiscene_core.models.devices import default_device, mert_dtype
 from musiscene_core.models.mert.checkpoint import locate_checkpoint, match_state_dict, read_weights, weights_digest
 from musiscene_core.models.mert.configuration import MertSpec, read_mert_spec
 from musiscene_core.models.mert.modeling import LEGACY_WEIGHT_NORM_NAMES, MertModel, conv_output_frames
@@ -23,6 +24,14 @@ from musiscene_core.models.mert.tiny import make_tiny_mert
 __all__ = ["MertEncoder", "make_tiny_mert"]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+CPU_BATCH_SIZE = 8
+MAX_AUTO_BATCH = 256
+# Share of the free GPU memory one call may plan for: the rest is left to the allocator's fragmentation,
+# the captioner or another stage sharing the GPU, and the estimate's error (it is not measured yet).
+MEMORY_SHARE = 0.5
+# An input joins a batch only if it is at least this fraction of the batch's longest input: padding
+# costs as much as audio, and a track's last, shorter window is better off in a batch of its kind.
+MIN_LENGTH_RATIO = 0.8
 
 
 def normalize_waveform(waveform: np.ndarray) -> np.ndarray:
@@ -55,7 +64,8 @@ class MertEncoder:
         """Load a MERT checkpoint from a local folder or a Hugging Face model id.
 
         device: defaults to "cuda" when available, else "cpu". dtype: the model's compute type
-        (torch.float32 default, float16 or bfloat16, also as strings); outputs are float32.
+        (float32, float16 or bfloat16, also as strings; default `devices.mert_dtype`: bfloat16 on
+        CUDA, float32 on the CPU); outputs are float32.
         revision: for a Hub id, the branch, tag or commit to load (default: main).
         """
         files = locate_checkpoint(name_or_path, revision)
@@ -66,16 +76,26 @@ class MertEncoder:
         state = match_state_dict(read_weights(files.weights), expected, LEGACY_WEIGHT_NORM_NAMES, files.weights)
         model.load_state_dict(state, strict=True, assign=True)
         target_device = torch.device(device) if device is not None else default_device()
-        target_dtype = _resolve_dtype(dtype)
+        target_dtype = _resolve_dtype(dtype) if dtype is not None else mert_dtype(target_device)
         model = model.to(device=target_device, dtype=target_dtype)
         version = f"{files.source}@{weights_digest(files.weights)}"
         return cls(model, spec, version, target_device, target_dtype)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype (outputs are float32 whatever it is)."""
+        return self._dtype
+
+    @property
+    def architecture(self):
+        """The network's HubertConfig (layer sizes, convolution kernels and strides)."""
+        return self._spec.hubert
 
     def num_frames(self, num_samples: int) -> int:
         """Frames (hidden-state rows) the model makes from `num_samples` samples: 75 per second at 24 kHz."""
         return int(conv_output_frames(num_samples, self._spec.hubert.conv_kernel, self._spec.hubert.conv_stride))
 
-    def hidden_states(self, waveforms: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+    def hidden_states(self, waveforms: Sequence[np.ndarray], batch_size: int | None = CPU_BATCH_SIZE) -> list[np.ndarray]:
         """Every layer's output per input: float32 arrays [num_layers + 1, frames, hidden_size].
 
         waveforms: mono float arrays at `sample_rate`, any lengths (at least `min_samples`).
@@ -86,25 +106,71 @@ class MertEncoder:
         """
         prepared = self._prepare(waveforms)
         results: list[np.ndarray | None] = [None] * len(prepared)
-        for indices, states, frames in self._run(prepared, batch_size):
+        for indices, (states, frames) in self._run(prepared, batch_size, time_means=False):
             for row, index in enumerate(indices):
                 results[index] = states[:, row, : int(frames[row])].float().cpu().numpy()
         return results
 
-    def layer_means(self, waveforms: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+    def layer_means(self, waveforms: Sequence[np.ndarray], batch_size: int | None = CPU_BATCH_SIZE) -> np.ndarray:
         """Each layer's mean over time per input: float32 [len(waveforms), num_layers + 1, hidden_size].
 
-        This is the per-track summary MU-LLaMA feeds its music adapter.
+        This is the per-track summary MU-LLaMA feeds its music adapter. batch_size: inputs per model
+        call; None picks it (`auto_batch_size`: from free memory on CUDA, 8 on the CPU).
         """
         prepared = self._prepare(waveforms)
         means = np.zeros((len(prepared), self.num_layers + 1, self.hidden_size), dtype=np.float32)
-        for indices, states, frames in self._run(prepared, batch_size):
-            valid = torch.arange(states.shape[2], device=states.device)[None, :] < frames[:, None]
-            weights = valid.to(torch.float32)[None, :, :, None]  # [1, batch, frames, 1]
-            sums = (states.float() * weights).sum(dim=2)  # [layers, batch, hidden]
-            batch_means = sums / frames.to(torch.float32)[None, :, None]
+        for indices, batch_means in self._run(prepared, batch_size, time_means=True):
             means[indices] = batch_means.transpose(0, 1).cpu().numpy()
         return means
+
+    def track_layer_means(self, tracks: Sequence[Sequence[np.ndarray]], batch_size: int | None = None) -> np.ndarray:
+        """Per track, the mean over its windows of `layer_means`, weighted by window length:
+        float32 [len(tracks), num_layers + 1, hidden_size].
+
+        The windows of all tracks share model calls (sorted by length, so a call holds windows of
+        similar lengths), instead of one call per track; each window still gets the result it gets
+        alone, so a track's means do not depend on the tracks batched with it.
+        """
+        counts = [len(windows) for windows in tracks]
+        if any(count == 0 for count in counts):
+            raise ValueError(f"track {counts.index(0)} has no windows.")
+        flat = [window for windows in tracks for window in windows]
+        per_window = self.layer_means(flat, batch_size=batch_size)
+        out = np.zeros((len(tracks), self.num_layers + 1, self.hidden_size), dtype=np.float32)
+        start = 0
+        for track, count in enumerate(counts):
+            lengths = np.array([len(w) for w in flat[start:start + count]], dtype=np.float64)
+            out[track] = np.tensordot(lengths / lengths.sum(), per_window[start:start + count], axes=1)
+            start += count
+        return out
+
+    def auto_batch_size(self, num_samples: int) -> int:
+        """Inputs of `num_samples` samples per model call: 8 on the CPU; on CUDA as many as
+        MEMORY_SHARE of the free memory holds by `bytes_per_sample`'s estimate (1..MAX_AUTO_BATCH)."""
+        if self._device.type != "cuda":
+            return CPU_BATCH_SIZE
+        free, _ = torch.cuda.mem_get_info(self._device)
+        # Memory this process's allocator holds but no tensor uses is free for this batch too.
+        free += torch.cuda.memory_reserved(self._device) - torch.cuda.memory_allocated(self._device)
+        per_input = self.bytes_per_sample() * max(num_samples, self.min_samples)
+        return int(max(1, min(MAX_AUTO_BATCH, MEMORY_SHARE * free // per_input)))
+
+    def bytes_per_sample(self) -> float:
+        """Estimated peak activation memory per input sample of one batch row (a heuristic, not measured).
+
+        Two terms dominate. The first convolution makes conv_dim[0] channels at 1/stride[0] of the
+        sample rate; in a padded batch its group norm works on about four float32 copies of that
+        output (`modeling._masked_instance_norm`), next to the output itself in the compute dtype.
+        Then each transformer layer holds its input, the attention projections and the feed-forward
+        expansion at once, about (4 * hidden + intermediate) values per frame (SDPA keeps the
+        attention matrix out of memory); frames come at 1/320 of the sample rate.
+        """
+        hubert = self._spec.hubert
+        size = torch.finfo(self._dtype).bits // 8
+        first_conv = hubert.conv_dim[0] / hubert.conv_stride[0] * (4 * 4 + size)
+        stride = int(np.prod(hubert.conv_stride))
+        encoder = (4 * hubert.hidden_size + hubert.intermediate_size) * size / stride
+        return first_conv + encoder
 
     def _prepare(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         if isinstance(waveforms, np.ndarray) and waveforms.ndim == 1:
@@ -124,24 +190,33 @@ class MertEncoder:
             prepared.append(normalize_waveform(array) if self._spec.do_normalize else array)
         return prepared
 
-    def _run(self, prepared: list[np.ndarray], batch_size: int):
-        """Yield (input indices, states [layers, batch, frames, hidden], frames [batch]) per batch."""
-        if batch_size < 1:
+    def _run(self, prepared: list[np.ndarray], batch_size: int | None, time_means: bool):
+        """Yield (input indices, model output) per batch: (states [layers, batch, frames, hidden],
+        frames [batch]), or with time_means the per-layer means [layers, batch, hidden]."""
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-        # Neighbours in length share a batch, so little compute goes to padding.
-        order = sorted(range(len(prepared)), key=lambda index: prepared[index].shape[0])
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
+        # Longest first, neighbours in length share a batch: little compute goes to padding, and an
+        # automatic batch size is sized for the longest input of its batch.
+        order = sorted(range(len(prepared)), key=lambda index: -prepared[index].shape[0])
+        cuda = self._device.type == "cuda"
+        start = 0
+        while start < len(order):
+            longest = prepared[order[start]].shape[0]
+            size = batch_size or self.auto_batch_size(longest)
+            end = start + 1
+            while end < min(len(order), start + size) and prepared[order[end]].shape[0] >= MIN_LENGTH_RATIO * longest:
+                end += 1
+            indices, start = order[start:end], end
             lengths = [prepared[index].shape[0] for index in indices]
-            padded = np.zeros((len(indices), max(lengths)), dtype=np.float32)
+            padded = torch.zeros((len(indices), max(lengths)), dtype=torch.float32, pin_memory=cuda)
             for row, index in enumerate(indices):
-                padded[row, : lengths[row]] = prepared[index]
-            inputs = torch.from_numpy(padded).to(device=self._device, dtype=self._dtype)
+                padded[row, : lengths[row]] = torch.from_numpy(prepared[index])
+            # Pinned host memory: the copy runs asynchronously, overlapping the previous batch's work.
+            inputs = padded.to(device=self._device, non_blocking=cuda).to(self._dtype)
             num_samples = torch.tensor(lengths, device=self._device)
-            exact = self._dtype == torch.float32 and self._device.type == "cuda"
+            exact = self._dtype == torch.float32 and cuda
             with torch.inference_mode(), _without_tf32() if exact else nullcontext():
-                states, frames = self._model(inputs, num_samples)
-            yield indices, states, frames
+                yield indices, self._model(inputs, num_samples, time_means=time_means)
 
     def _shortest_input(self) -> int:
         """Fewest samples that give one frame: the convolution stack's receptive field."""

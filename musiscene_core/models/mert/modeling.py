@@ -90,12 +90,14 @@ class MertModel(nn.Module):
         encoder_class = HubertEncoderStableLayerNorm if config.do_stable_layer_norm else HubertEncoder
         self.encoder = encoder_class(config)
 
-    def forward(self, input_values: torch.Tensor, num_samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_values: torch.Tensor, num_samples: torch.Tensor, time_means: bool = False):
         """Hidden states of right-padded waveforms.
 
         input_values: [batch, samples], already normalised; num_samples: [batch] real lengths.
         Returns (states [num_hidden_layers + 1, batch, frames, hidden], frames per input [batch]).
-        Frames past an input's own count are padding and hold no meaning.
+        Frames past an input's own count are padding and hold no meaning. With time_means, returns
+        instead each layer's float32 mean over each input's own frames [num_hidden_layers + 1, batch,
+        hidden], reduced layer by layer so the full stack of states is never held in memory.
         """
         padded = bool((num_samples != input_values.shape[1]).any())
         features = self._extract_features(input_values, num_samples if padded else None)
@@ -104,7 +106,11 @@ class MertModel(nn.Module):
         frame_mask = None
         if padded:
             frame_mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]
-        return self._encode(hidden, frame_mask), frames
+        if not time_means:
+            return torch.stack(list(self._encode(hidden, frame_mask))), frames
+        valid = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(torch.float32)[:, :, None]
+        counts = frames.to(torch.float32)[:, None]
+        return torch.stack([(state.float() * valid).sum(dim=1) / counts for state in self._encode(hidden, frame_mask)])
 
     def _extract_features(self, input_values: torch.Tensor, num_samples: torch.Tensor | None) -> torch.Tensor:
         hidden = input_values[:, None]
@@ -118,7 +124,8 @@ class MertModel(nn.Module):
                 hidden = layer(hidden)
         return hidden
 
-    def _encode(self, hidden: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    def _encode(self, hidden: torch.Tensor, frame_mask: torch.Tensor | None):
+        """Yield the num_hidden_layers + 1 hidden states [batch, frames, hidden] one after the other."""
         encoder = self.encoder
         if frame_mask is not None:
             hidden = hidden.masked_fill(~frame_mask[..., None], 0.0)
@@ -127,13 +134,11 @@ class MertModel(nn.Module):
         stable = isinstance(encoder, HubertEncoderStableLayerNorm)
         if not stable:
             hidden = encoder.layer_norm(hidden)
-        states = [hidden]
-        for layer in encoder.layers:
+        yield hidden
+        for index, layer in enumerate(encoder.layers):
             hidden = layer(hidden, attention_mask=attention_mask)
-            states.append(hidden)
-        if stable:
-            states[-1] = encoder.layer_norm(hidden)
-        return torch.stack(states)
+            last = index == len(encoder.layers) - 1
+            yield encoder.layer_norm(hidden) if stable and last else hidden
 
 
 _CURRENT_TO_LEGACY = {new: old for old, new in LEGACY_WEIGHT_NORM_NAMES.items()}

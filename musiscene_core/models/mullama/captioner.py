@@ -27,6 +27,7 @@ from musiscene_core.models.mullama.configuration import (
     MusicAdapterConfig,
     format_prompt,
 )
+from musiscene_core.models.mullama.fast_generation import fast_generate_ids
 from musiscene_core.models.mullama.generation import generate_ids, prefill
 from musiscene_core.models.mullama.checkpoint import (
     LlamaWeights,
@@ -214,17 +215,28 @@ class MusiSceneCaptioner:
         temperature: float = 0.0,
         top_p: float = 0.75,
         seed: int | Sequence[int] | None = 0,
+        *,
+        fast: bool = True,
+        compile_step: bool = False,
     ) -> GenerationResult:
-        """Answer `question` (one, or one per input) for each input; temperature 0 decodes greedily."""
+        """Answer `question` (one, or one per input) for each input; temperature 0 decodes greedily.
+
+        fast: the throughput path (`fast_generation`: adapter values gated once per batch, no per-step
+        host work, finished rows dropped from the batch); False runs the plain reference loop
+        (`generation`). Both give the same tokens. compile_step: CUDA only, torch.compile the step."""
         if max_new_tokens < 0 or temperature < 0 or not 0 < top_p <= 1:
             raise UserError("Generation needs max_new_tokens >= 0, temperature >= 0 and 0 < top_p <= 1.")
         x = self._features(mert_layer_means)
         prompts, ids = self._encode_prompts(self._questions(question, x.shape[0]))
+        if compile_step and self.device.type != "cuda":
+            raise UserError("compile_step needs a CUDA device; this captioner runs on the CPU.")
+        options = dict(eos_id=self.tokenizer.eos_id, pad_id=self._pad_id, max_new_tokens=max_new_tokens,
+                       temperature=temperature, top_p=top_p, seed=seed)
         with self._precision():
-            token_ids = generate_ids(
-                self.model, ids, self.model.adapter_values(x), eos_id=self.tokenizer.eos_id, pad_id=self._pad_id,
-                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-            )
+            if fast:
+                token_ids = fast_generate_ids(self.model, ids, self.model.adapter_values(x), compile_step=compile_step, **options)
+            else:
+                token_ids = generate_ids(self.model, ids, self.model.adapter_values(x), **options)
         return GenerationResult(token_ids, [self.tokenizer.decode(t).strip() for t in token_ids], prompts)
 
     @property

@@ -78,6 +78,11 @@ class KVCache:
         self.values[layer][:, :, self.length:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only `rows` of the batch (in that order): finished sequences stop costing attention work."""
+        self.keys = [k.index_select(0, rows) for k in self.keys]
+        self.values = [v.index_select(0, rows) for v in self.values]
+
 
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaConfig):
@@ -98,6 +103,10 @@ class Attention(nn.Module):
         b, n, _ = adapter.shape
         return self.wv(adapter).view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
 
+    def gated(self, adapter_v: torch.Tensor) -> torch.Tensor:
+        """What the adapter token adds to every position's attention output: tanh(gate) * its values."""
+        return self.gate.tanh() * adapter_v
+
     def forward(
         self,
         x: torch.Tensor,
@@ -106,7 +115,9 @@ class Attention(nn.Module):
         adapter_v: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        adapter_gated: bool = False,
     ) -> torch.Tensor:
+        """`adapter_gated`: adapter_v is already `gated(values)`, computed once per batch by the caller."""
         b, s, _ = x.shape
         xq = _with_lora(self, "wq", self.wq(x), x).view(b, s, self.n_heads, self.head_dim)
         xk = _with_lora(self, "wk", self.wk(x), x).view(b, s, self.n_heads, self.head_dim)
@@ -122,7 +133,7 @@ class Attention(nn.Module):
         scores = F.softmax(scores.float(), dim=-1).type_as(q)
         out = torch.matmul(scores, v)
         if adapter_v is not None:
-            out = out + self.gate.tanh() * adapter_v
+            out = out + (adapter_v if adapter_gated else self.gated(adapter_v))
         out = out.transpose(1, 2).contiguous().view(b, s, -1)
         return _with_lora(self, "wo", self.wo(out), out)
 
@@ -151,8 +162,8 @@ class TransformerBlock(nn.Module):
         self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, x, rotations, mask, adapter_v=None, cache=None, layer=0):
-        h = x + self.attention(self.attention_norm(x), rotations, mask, adapter_v, cache, layer)
+    def forward(self, x, rotations, mask, adapter_v=None, cache=None, layer=0, adapter_gated=False):
+        h = x + self.attention(self.attention_norm(x), rotations, mask, adapter_v, cache, layer, adapter_gated)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -175,14 +186,16 @@ class Transformer(nn.Module):
         mask: torch.Tensor | None,
         adapter_values: list[torch.Tensor],
         cache: KVCache | None = None,
+        adapter_gated: bool = False,
     ) -> torch.Tensor:
-        """Final-normed hidden states [B, S, dim]; `adapter_values[i]` feeds block n_layers-len+i."""
+        """Final-normed hidden states [B, S, dim]; `adapter_values[i]` feeds block n_layers-len+i
+        (already multiplied by that block's tanh(gate) when `adapter_gated`)."""
         h = self.tok_embeddings(tokens)
         rotations = rotary_table(positions, self.cfg.head_dim, self.cfg.rope_theta)
         first_prefixed = self.cfg.n_layers - len(adapter_values)
         for i, block in enumerate(self.layers):
             adapter_v = adapter_values[i - first_prefixed] if i >= first_prefixed else None
-            h = block(h, rotations, mask, adapter_v, cache, i)
+            h = block(h, rotations, mask, adapter_v, cache, i, adapter_gated)
         if cache is not None:
             cache.length += tokens.shape[1]
         return self.norm(h)

@@ -68,6 +68,11 @@ class MuLlamaModel(nn.Module):
         blocks = self.llama.layers[max(0, self.cfg.llama.n_layers - self.cfg.prefix_layers):]
         return [block.attention.adapter_values(audio + self.prefix_query.weight[i]) for i, block in enumerate(blocks)]
 
+    def gated_adapter_values(self, adapter_values: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`adapter_values` times each prefixed block's tanh(gate): what the blocks add, computed once per batch."""
+        first = self.cfg.llama.n_layers - len(adapter_values)
+        return [self.llama.layers[first + i].attention.gated(v) for i, v in enumerate(adapter_values)]
+
     def step(
         self,
         tokens: torch.Tensor,
@@ -75,9 +80,10 @@ class MuLlamaModel(nn.Module):
         mask: torch.Tensor | None,
         adapter_values: list[torch.Tensor],
         cache: KVCache | None,
+        adapter_gated: bool = False,
     ) -> torch.Tensor:
         """Logits (fp32) of the last column [B, vocab], caching keys and values."""
-        hidden = self.llama.hidden_states(tokens, positions, mask, adapter_values, cache)
+        hidden = self.llama.hidden_states(tokens, positions, mask, adapter_values, cache, adapter_gated)
         return self.llama.output(hidden[:, -1, :]).float()
 
     def forward(self, mert_layer_means: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
