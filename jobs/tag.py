@@ -6,14 +6,18 @@ where each runs (CPU tasks, actor pools, GPUs) and reports progress.
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from musiscene_core.errors import RunInterrupted
 from musiscene_core.models.presets import resolve_model
+from musiscene_core.pipelines.driver import DriverRef, stop_on_sigterm, validate_model, worker_failure
+from musiscene_core.pipelines.ray_init import init_ray, require_gpus
 from musiscene_core.tagging.config import TagConfig
+from musiscene_core.tagging.lock import OutputLock
 from musiscene_core.tagging.plan import plan_run
 from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage, ModelChain, ShardWriter
 from musiscene_core.tagging.store import OutputStore
@@ -34,6 +38,8 @@ class TagResult:
     seconds: float = 0.0
     index: dict | None = None
     random_weights: bool = False
+    skipped_paths: dict = field(default_factory=dict)  # links and special files not listed, by reason
+    interrupted: bool = False
 
     def as_dict(self) -> dict:
         hours = self.seconds / 3600.0
@@ -49,6 +55,8 @@ class TagResult:
             "errors": dict(sorted(self.errors.items())),
             "skipped": self.skipped,
             "skipped_non_audio": self.skipped_non_audio,
+            "skipped_paths": dict(sorted(self.skipped_paths.items())),
+            "interrupted": self.interrupted,
             "audio_hours": round(self.audio_seconds / 3600.0, 4),
             "seconds": round(self.seconds, 2),
             "tracks_per_hour": round(self.processed / hours, 1) if hours > 0 else None,
@@ -56,12 +64,29 @@ class TagResult:
         }
 
 
-def _decode(batch, **kwargs):
+def _decode(batch, driver: DriverRef, **kwargs):
+    driver.watch()
     return DecodeStage(**kwargs)(batch)
 
 
-def _write(batch, **kwargs):
-    return ShardWriter(**kwargs)(batch)
+def _write(batch, driver: DriverRef, run_id: str, **kwargs):
+    driver.watch()
+    writer = ShardWriter(**kwargs)
+    # A run whose lock was taken over (its driver was presumed dead) must not add a second copy.
+    OutputLock.check_holder(writer.store.location, run_id)
+    return writer(batch)
+
+
+def _watched(stage: type) -> type:
+    """`stage` as an actor class that exits when the run's driver is gone (see DriverRef)."""
+
+    class Watched(stage):
+        def __init__(self, driver: DriverRef, **kwargs):
+            driver.watch()
+            super().__init__(**kwargs)
+
+    Watched.__name__ = Watched.__qualname__ = stage.__name__
+    return Watched
 
 
 def _pool(size: int):
@@ -70,61 +95,84 @@ def _pool(size: int):
     return ActorPoolStrategy(size=size)
 
 
-def _init_ray(address: str | None) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+def _new_run_id(started: float) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
 
 
 def run(config: TagConfig, on_progress=None) -> TagResult:
-    """Tag `config.src` into `config.dst`; `on_progress(done, total)` is called as shards are committed."""
-    import ray
-    import ray.data
+    """Tag `config.src` into `config.dst`; `on_progress(done, total)` is called as shards are committed.
 
+    Checks the output folder (by taking its lock) and the model before any work; an interruption
+    (Ctrl-C, SIGTERM) stops the run, records what it committed and raises `RunInterrupted`.
+    """
     config.validate()
     started = time.time()
+    run_id = _new_run_id(started)
     model = resolve_model(config.model, question=config.question)
+    validate_model(config.model, model)
     model_version = model.version(policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
                                   max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                   top_p=config.top_p, seed=config.seed, embedder=config.embedder)
     store = OutputStore.open(config.dst, config.endpoint_url)
+    result = TagResult(run_id=run_id, dst=store.uri, model_version=model_version, random_weights=model.random_weights)
+    with OutputLock.acquire(store.location, run_id), stop_on_sigterm():
+        try:
+            _tag(config, model, model_version, store, result, on_progress)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            result.seconds = time.time() - started
+            if result.interrupted or sys.exc_info()[0] is None:
+                store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
+    if result.interrupted:
+        raise RunInterrupted(f"stopped; {result.processed} track(s) were committed by this run "
+                             f"(run record {store.uri}/runs/{run_id}.json); rerun the same command to continue")
+    return result
+
+
+def _tag(config: TagConfig, model, model_version: str, store: OutputStore, result: TagResult, on_progress) -> None:
     plan = plan_run(config.src, store, model_version, force=config.force, endpoint_url=config.endpoint_url)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
-    result = TagResult(run_id=run_id, dst=store.uri, model_version=model_version, listed=plan.listed,
-                       skipped=plan.skipped_done, skipped_non_audio=plan.skipped_non_audio,
-                       random_weights=model.random_weights)
+    result.listed, result.skipped, result.skipped_non_audio = plan.listed, plan.skipped_done, plan.skipped_non_audio
+    result.skipped_paths = plan.skipped_paths
     if on_progress:
         on_progress(0, len(plan.todo))
     if plan.todo:
-        _init_ray(config.ray_address)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
-        device = "cuda" if gpus > 0 else "cpu"
-        model_actor = dict(batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor, num_gpus=gpus or None)
-        ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
-                                 override_num_blocks=max(1, min(len(plan.todo), 200)))
-        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-            min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
-        generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
-        if gpus > 0 and not config.fuse_models:
-            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
-            ds = ds.map_batches(CaptionStage, compute=_pool(config.caption_actors),
-                                fn_constructor_kwargs=dict(model=model, device=device, **generation), **model_actor)
-            ds = ds.map_batches(EmbedStage, compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
-                                num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
-        else:
-            ds = ds.map_batches(ModelChain, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
-                model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
-        ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
+        _process(config, model, model_version, plan, result, on_progress)
+    if config.build_index:
+        result.index = _build_index(config, store)
+
+
+def _process(config: TagConfig, model, model_version: str, plan, result: TagResult, on_progress) -> None:
+    import ray
+    import ray.data
+
+    init_ray(config.ray_address)
+    require_gpus(config.gpus_per_actor)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    driver = DriverRef.this_process()
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
+    device = "cuda" if gpus > 0 else "cpu"
+    model_actor = dict(batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor, num_gpus=gpus or None)
+    ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
+                             override_num_blocks=max(1, min(len(plan.todo), 200)))
+    ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
+        driver=driver, policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
+        min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
+    generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
+    if gpus > 0 and not config.fuse_models:
+        ds = ds.map_batches(_watched(MertStage), compute=_pool(config.mert_actors),
+                            fn_constructor_kwargs=dict(driver=driver, model=model, device=device), **model_actor)
+        ds = ds.map_batches(_watched(CaptionStage), compute=_pool(config.caption_actors),
+                            fn_constructor_kwargs=dict(driver=driver, model=model, device=device, **generation), **model_actor)
+        ds = ds.map_batches(_watched(EmbedStage), compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
+                            num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(driver=driver, embedder_name=config.embedder))
+    else:
+        ds = ds.map_batches(_watched(ModelChain), compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
+            driver=driver, model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
+    ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
+        driver=driver, run_id=result.run_id, dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
+    try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for status, kind, duration in zip(batch["status"], batch["error_kind"], batch["duration_s"]):
                 result.processed += 1
@@ -135,12 +183,22 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
                     result.errors[str(kind)] += 1
             if on_progress:
                 on_progress(result.processed, len(plan.todo))
-    if config.build_index:
-        from musiscene_core.index import build_index
+    except ray.exceptions.RayError as exc:
+        raise worker_failure(exc, result.processed) from None
+    finally:
+        if not config.ray_address:
+            ray.shutdown()  # the private local Ray goes with the run (and its workers with it)
 
-        info = build_index(config.dst, memory_budget=config.memory_budget, endpoint_url=config.endpoint_url)
-        result.index = {"rows": info.rows, "added_rows": info.added_rows, "captions": info.captions.factory,
-                        "audio": info.audio.factory, "recall_at_10": info.captions.recall_at_10}
-    result.seconds = time.time() - started
-    store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
-    return result
+
+def _build_index(config: TagConfig, store: OutputStore) -> dict:
+    from musiscene_core.index import build_index
+
+    statuses = store.read_table("tracks", columns=["status"])
+    if statuses is None or "ok" not in set(statuses.column("status").to_pylist()):
+        return {"rows": 0, "added_rows": 0, "captions": None, "audio": None, "recall_at_10": None,
+                "note": "nothing to index: no track of the output decoded"}
+    # The endpoint names the catalog's store when only SRC is on S3; the index goes where DST is.
+    endpoint = config.endpoint_url if store.location.url.startswith("s3://") else None
+    info = build_index(config.dst, memory_budget=config.memory_budget, endpoint_url=endpoint)
+    return {"rows": info.rows, "added_rows": info.added_rows, "captions": info.captions.factory,
+            "audio": info.audio.factory, "recall_at_10": info.captions.recall_at_10}

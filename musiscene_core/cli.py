@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from musiscene_core.errors import UserError
+from musiscene_core.errors import RunInterrupted, UserError
 
 app = typer.Typer(
     name="musiscene",
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except RunInterrupted as exc:
+        typer.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

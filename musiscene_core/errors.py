@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """A bad argument, path, model or request; the message is the whole explanation."""
+
+
+class RunInterrupted(Exception):
+    """A job stopped by Ctrl-C or SIGTERM after recording what it committed; the message says what."""

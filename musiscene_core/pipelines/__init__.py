@@ -1,0 +1,1 @@
+"""The runners of the jobs: Ray Data (tag), Ray Train (train). Only this package imports Ray."""
