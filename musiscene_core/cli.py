@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer._click import exceptions as click_errors  # typer's own copy of click, whose errors it raises
 
 from musiscene_core.errors import RunInterrupted, UserError
 
@@ -18,11 +19,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
+    from musiscene_core.commands import caption, catalog, demo, models, repair, search, tag, train
 
     app.command("demo")(demo.demo)
     app.add_typer(catalog.app, name="catalog")
     app.command("tag")(tag.tag)
+    app.command("repair")(repair.repair)
     search.register(app)
     app.command("caption")(caption.caption)
     app.add_typer(models.app, name="models")
@@ -33,7 +35,17 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register()
     try:
-        app(args=argv, standalone_mode=True)
+        # Not standalone: click's usage errors come back here, to be printed like every other error.
+        code = app(args=argv, standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # the command's help, as for --help
+        sys.exit(2)
+    except click_errors.UsageError as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split()).rstrip('.')} (see --help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -43,3 +55,4 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from musiscene_core.config_files import read_yaml_mapping
+from musiscene_core.config_files import check_types, read_yaml_mapping
 from musiscene_core.errors import UserError
 
 
@@ -62,6 +62,7 @@ class TagConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"config file {str(path)!r} has unknown options: {', '.join(unknown)}")
+        data = check_types(cls, data, f"config file {str(path)!r}")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data).validate()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from musiscene_core.config_files import read_yaml_mapping
+from musiscene_core.config_files import check_types, read_yaml_mapping
 from musiscene_core.errors import UserError
 
 TRAIN_GROUPS = ("adapter", "adapter+finetune")
@@ -109,6 +109,7 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"{source} has unknown options: {', '.join(unknown)}")
+        data = check_types(cls, data, source)
         missing = [name for name in ("data", "base", "out") if not data.get(name)]
         if missing:
             raise UserError(f"training needs {', '.join('--' + m for m in missing)}")
