@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
-# The tagging tests' catalog helpers are shared with this corpus.
+# The tagging and index tests' helpers (catalogs, synthetic output tables) are shared with this corpus.
 sys.path.insert(0, str(Path(__file__).parents[1] / "tagging"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "index"))
 
 
 @pytest.fixture(scope="session")

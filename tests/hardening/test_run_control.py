@@ -33,7 +33,7 @@ def _wait_for(condition, deadline_s: float) -> bool:
 
 @pytest.mark.timeout(1200)
 def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, models_home):
-    goods, bads = write_catalog(tmp_path / "catalog", good=10, bad=2, seconds=2.0)
+    goods, bads = write_catalog(tmp_path / "catalog", good=30, bad=2, seconds=2.0)
     dst = tmp_path / "out"
     ray_tmp = short_ray_tmpdir()
     env = tag_env(models_home) | {"RAY_TMPDIR": ray_tmp}
@@ -41,7 +41,8 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
                               "--model", "tiny", "--batch-size", "1", "--shard-rows", "1", "--no-index"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        assert _wait_for(lambda: len(_shards(dst)["tracks"]) >= 1 or first.poll() is not None, 600)
+        lock = dst / ".musiscene-lock.json"
+        assert _wait_for(lambda: lock.exists() or first.poll() is not None, 300)
         assert first.poll() is None, "the first run ended before the test could race it"
 
         second = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny",
@@ -49,6 +50,8 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
         assert second.returncode == 2, second.stdout + second.stderr
         assert_one_sentence(second.stderr, "in use by run", f"pid {first.pid}")
 
+        assert _wait_for(lambda: len(_shards(dst)["tracks"]) >= 1 or first.poll() is not None, 600)
+        assert first.poll() is None, "the first run ended before it could be killed mid-way"
         assert processes_with_env("RAY_TMPDIR", ray_tmp), "the first run's Ray processes should be found by RAY_TMPDIR"
     finally:
         if first.poll() is None:
@@ -70,6 +73,6 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
                     env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()}, timeout=900)
     assert final.returncode == 0, final.stderr[-3000:]
     summary = json.loads(final.stdout)
-    assert summary["skipped"] >= 1 and summary["skipped"] + summary["processed"] == 12
+    assert summary["skipped"] >= 1 and summary["skipped"] + summary["processed"] == 32
     assert_exactly_once(dst, goods, bads)
     assert not (dst / ".musiscene-lock.json").exists()
