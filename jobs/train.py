@@ -18,6 +18,7 @@ import time
 
 from musiscene_core.errors import UserError
 from musiscene_core.models.presets import resolve_model
+from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import steps_per_epoch
 from musiscene_core.train.loop import SELECTION_SCORE, UNSCORED
@@ -25,14 +26,6 @@ from musiscene_core.train.prepare import claim_output, prepare
 from musiscene_core.train.trainable import adapter_mert_shape
 
 MAX_FAILURES = 2
-
-
-def _init_ray(address: str | None) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False) if address else ray.init(include_dashboard=False)
 
 
 def _storage(config: TrainConfig):
@@ -117,7 +110,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
         + (f"; dropped {prepared.dropped}" if prepared.dropped else ""))
     steps_per_epoch(prepared.counts["train"], config.global_batch)  # fails early, with a clear message
 
-    _init_ray(config.ray_address)
+    init_ray(config.ray_address)
     resources = ray.cluster_resources()
     use_gpu = config.use_gpu if config.use_gpu is not None else resources.get("GPU", 0) > 0
     kind = "GPU" if use_gpu else "CPU"

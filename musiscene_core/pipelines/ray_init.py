@@ -87,22 +87,38 @@ def _quiet_ray_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def init_ray(address: str | None, *, connect_timeout_s: float = CONNECT_TIMEOUT_S, num_cpus: int | None = None) -> None:
-    """Start a private local Ray (address None) or join the cluster at `address` ("auto", host:port, ray://host:port)."""
+def init_ray(address: str | None, *, gpus_per_actor: float | None = None, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+             num_cpus: int | None = None) -> None:
+    """Start a private local Ray (address None) or join the cluster at `address` ("auto", host:port, ray://host:port).
+
+    `gpus_per_actor` > 0 is checked against the GPUs there are (before starting a local Ray, after
+    joining a cluster): Ray would otherwise wait forever for a node that can host the actors."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
+    if not ray.is_initialized():
+        _quiet_ray_logs()
+        if not address:
+            _require_local_gpus(gpus_per_actor)
+            # "local" always starts a new instance; the node IP keeps every connection on loopback.
+            ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus, include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            address = _resolve(address.strip())
+            _probe(address)
+            _join(address, connect_timeout_s)
+    require_gpus(gpus_per_actor)
+
+
+def _require_local_gpus(gpus_per_actor: float | None) -> None:
+    if not gpus_per_actor:
         return
-    _quiet_ray_logs()
-    if not address:
-        # "local" always starts a new instance; the node IP keeps every connection on loopback.
-        ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.WARNING)
-        return
-    address = _resolve(address.strip())
-    _probe(address)
-    _join(address, connect_timeout_s)
+    import torch
+
+    count = torch.cuda.device_count()
+    if count < gpus_per_actor:
+        raise UserError(f"--gpus-per-actor {gpus_per_actor:g} asks for more GPUs than this machine has ({count}); "
+                        "use --gpus-per-actor 0 to run on CPUs")
 
 
 def require_gpus(gpus_per_actor: float | None) -> None:
