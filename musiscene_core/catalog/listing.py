@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from musiscene_core.catalog.identity import fingerprint
 from musiscene_core.catalog.storage import Location, open_location
 from musiscene_core.errors import UserError
+from musiscene_core.s3_errors import s3_reason
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".m4v", ".mkv", ".webm", ".aif", ".aiff"}
@@ -119,10 +120,14 @@ def list_tracks(src: str, endpoint_url: str | None = None) -> Listing:
             found, skipped_paths = _walk_local(location.root)
     except PermissionError as exc:
         raise UserError(f"catalog source {src!r} cannot be read: permission denied") from exc
+    except UserError:
+        raise
     except (OSError, ValueError) as exc:
-        if isinstance(exc, UserError):
+        raise UserError(f"catalog source {src!r} cannot be listed: {s3_reason(exc) if location.is_remote else exc}") from exc
+    except Exception as exc:  # botocore's own errors (dead endpoint, no credentials) are not OSErrors
+        if not location.is_remote:
             raise
-        raise UserError(f"catalog source {src!r} cannot be listed: {exc}") from exc
+        raise UserError(f"catalog source {src!r} cannot be listed: {s3_reason(exc)}") from exc
     tracks, skipped = [], 0
     for path in sorted(found):
         info = found[path]
