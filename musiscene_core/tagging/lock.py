@@ -15,7 +15,6 @@ shard (`OutputLock.check_holder`), so a run whose lock was taken over stops comm
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -30,6 +29,7 @@ from musiscene_core.output_location import OutputLocation
 LOCK_FILE = ".musiscene-lock.json"
 LEASE_S = 300.0  # a holder on another host that has not refreshed its heartbeat for this long is gone
 HEARTBEAT_S = 30.0
+_DAMAGED_LOCK_GRACE_S = 1.0
 
 
 def process_start_time(pid: int) -> str | None:
@@ -110,6 +110,10 @@ class OutputLock:
                 lock._start_heartbeat(store)
                 return lock
             current, tag = store.read()
+            if current is None and tag is not None:
+                # Unreadable: a holder may be between creating and writing it; a second look tells.
+                time.sleep(_DAMAGED_LOCK_GRACE_S)
+                current, tag = store.read()
             if current is None and tag is None:
                 continue  # released in between: try again
             if current is not None and not current.is_stale():
@@ -273,6 +277,6 @@ class _S3LockFile(_LockFile):
 
 
 def _is_precondition_failure(exc: OSError) -> bool:
-    text = str(exc)
-    return exc.errno == errno.EINVAL and ("PreconditionFailed" in text or "412" in text or "precondition" in text.lower()) \
-        or "PreconditionFailed" in text or "ConditionalRequestConflict" in text
+    """A conditional PUT lost (HTTP 412; s3fs raises it as an OSError whose text varies by store)."""
+    text = str(exc).lower()
+    return any(mark in text for mark in ("precondition", "pre-condition", "412", "conditionalrequestconflict"))
