@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from musiscene_core.errors import RunInterrupted
 from musiscene_core.models.presets import resolve_model
-from musiscene_core.pipelines.driver import DriverRef, stop_on_sigterm, validate_model, worker_failure
+from musiscene_core.pipelines.driver import DriverRef, sigterm_interrupts, stop_on_sigterm, validate_model, worker_failure
 from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.lock import OutputLock
@@ -147,6 +147,7 @@ def _process(config: TagConfig, model, model_version: str, plan, result: TagResu
     import ray.data
 
     init_ray(config.ray_address, gpus_per_actor=config.gpus_per_actor)
+    sigterm_interrupts()
     ray.data.DataContext.get_current().enable_progress_bars = False
     driver = DriverRef.this_process()
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0

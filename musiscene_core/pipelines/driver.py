@@ -58,17 +58,25 @@ class DriverRef:
         threading.Thread(target=poll, name="driver-watch", daemon=True).start()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def sigterm_interrupts() -> None:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread. Call it again after `ray.init`, which
+    installs its own handler (one that aborts the process)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 @contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while the block runs, so `kill PID` stops the run cleanly too."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.getsignal(signal.SIGTERM)
+    sigterm_interrupts()
     try:
         yield
     finally:
