@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from musiscene_core import tables
 from musiscene_core.errors import RunInterrupted
 from musiscene_core.models.presets import resolve_model
 from musiscene_core.pipelines.driver import DriverRef, sigterm_interrupts, stop_on_sigterm, validate_model, worker_failure
@@ -40,6 +41,7 @@ class TagResult:
     random_weights: bool = False
     skipped_paths: dict = field(default_factory=dict)  # links and special files not listed, by reason
     interrupted: bool = False
+    committed: int | None = None  # tracks this run committed, counted in the tables when it was interrupted
 
     def as_dict(self) -> dict:
         hours = self.seconds / 3600.0
@@ -57,6 +59,7 @@ class TagResult:
             "skipped_non_audio": self.skipped_non_audio,
             "skipped_paths": dict(sorted(self.skipped_paths.items())),
             "interrupted": self.interrupted,
+            "committed": self.processed if self.committed is None else self.committed,
             "audio_hours": round(self.audio_seconds / 3600.0, 4),
             "seconds": round(self.seconds, 2),
             "tracks_per_hour": round(self.processed / hours, 1) if hours > 0 else None,
@@ -120,12 +123,14 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
             _tag(config, model, model_version, store, result, on_progress)
         except KeyboardInterrupt:
             result.interrupted = True
+            # Workers commit ahead of what the driver has counted; the tables say what is really there.
+            result.committed = _committed_since(store, started)
         finally:
             result.seconds = time.time() - started
             if result.interrupted or sys.exc_info()[0] is None:
                 store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
     if result.interrupted:
-        raise RunInterrupted(f"stopped; {result.processed} track(s) were committed by this run "
+        raise RunInterrupted(f"stopped; {result.committed} track(s) were committed by this run "
                              f"(run record {store.uri}/runs/{run_id}.json); rerun the same command to continue")
     return result
 
@@ -190,10 +195,23 @@ def _process(config: TagConfig, model, model_version: str, plan, result: TagResu
             ray.shutdown()  # the private local Ray goes with the run (and its workers with it)
 
 
+def _committed_since(store: OutputStore, started: float) -> int:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = store.read_table(tables.TRACKS, columns=["tagged_at"])
+    if table is None:
+        return 0
+    since = pa.scalar(dt.datetime.fromtimestamp(started, dt.timezone.utc), type=table.schema.field("tagged_at").type)
+    return int(pc.sum(pc.greater_equal(table.column("tagged_at"), since)).as_py() or 0)
+
+
 def _build_index(config: TagConfig, store: OutputStore) -> dict:
     from musiscene_core.index import build_index
 
-    statuses = store.read_table("tracks", columns=["status"])
+    statuses = store.read_table(tables.TRACKS, columns=["status"])
     if statuses is None or "ok" not in set(statuses.column("status").to_pylist()):
         return {"rows": 0, "added_rows": 0, "captions": None, "audio": None, "recall_at_10": None,
                 "note": "nothing to index: no track of the output decoded"}
