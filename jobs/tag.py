@@ -151,6 +151,7 @@ def _process(config: TagConfig, model, model_version: str, plan, result: TagResu
     import ray
     import ray.data
 
+    connected_here = not ray.is_initialized()
     init_ray(config.ray_address, gpus_per_actor=config.gpus_per_actor)
     sigterm_interrupts()
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -191,8 +192,9 @@ def _process(config: TagConfig, model, model_version: str, plan, result: TagResu
     except ray.exceptions.RayError as exc:
         raise worker_failure(exc, result.processed) from None
     finally:
-        if not config.ray_address:
-            ray.shutdown()  # the private local Ray goes with the run (and its workers with it)
+        if connected_here:
+            # A private Ray goes down with its workers; on a cluster, Ray ends a disconnected job's workers.
+            ray.shutdown()
 
 
 def _committed_since(store: OutputStore, started: float) -> int:
