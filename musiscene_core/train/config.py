@@ -21,6 +21,11 @@ TRAIN_GROUPS = ("adapter", "adapter+finetune")
 SELECT_METRICS = {"val_loss": "min", "bleu": "max", "scene_accuracy": "max"}
 
 
+# Upper bounds far above any useful value: a typo is refused instead of exhausting memory.
+_LIMITS = {"workers": 10_000, "epochs": 100_000, "batch_size": 4096, "grad_accum": 100_000, "max_tokens": 32_768,
+           "eval_max_new_tokens": 4096, "lora_rank": 4096}
+
+
 @dataclass
 class TrainConfig:
     data: str  # Parquet file or folder of {track_id | uri, question?, answer, split} rows
@@ -60,6 +65,9 @@ class TrainConfig:
                      "eval_max_new_tokens", "log_every", "max_tokens"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
+        for name, most in _LIMITS.items():
+            if getattr(self, name) > most:
+                raise UserError(f"{name.replace('_', '-')} must be at most {most:,}, not {getattr(self, name):,}")
         if self.train not in TRAIN_GROUPS:
             raise UserError(f"--train must be one of {', '.join(TRAIN_GROUPS)}, not {self.train!r}")
         if self.select_by not in SELECT_METRICS:

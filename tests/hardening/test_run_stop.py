@@ -60,8 +60,13 @@ def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path, models_home):
 def test_all_bad_catalog_completes_with_nothing_to_index(tmp_path, models_home):
     write_catalog(tmp_path / "catalog", good=0, bad=3)
     dst = tmp_path / "out"
+    # A stale cluster record and RAY_ADDRESS pointing nowhere: without --ray-address neither is joined.
+    ray_tmp = short_ray_tmpdir()
+    os.makedirs(os.path.join(ray_tmp, "ray"))
+    with open(os.path.join(ray_tmp, "ray", "ray_current_cluster"), "w") as record:
+        record.write("127.0.0.1:1")
     proc = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny", "--json",
-                   env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()}, timeout=500)
+                   env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp, "RAY_ADDRESS": "127.0.0.1:1"}, timeout=500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["failed"] == 3 and summary["ok"] == 0

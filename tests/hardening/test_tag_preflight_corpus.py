@@ -61,6 +61,13 @@ def test_bad_or_unreachable_ray_address_is_one_sentence(tmp_path, catalog, capsy
     assert not (tmp_path / "out" / ".musiscene-lock.json").exists()  # the lock is given back
 
 
+def test_auto_address_pointing_nowhere_is_one_sentence(tmp_path, catalog, capsys, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # what a stale environment leaves behind
+    code, _, err = tag(capsys, catalog, tmp_path / "out", "--ray-address", "auto")
+    assert code == 2
+    assert_one_sentence(err, "cannot reach the Ray cluster at '127.0.0.1:1'")
+
+
 def test_gpus_per_actor_without_gpus_is_one_sentence(tmp_path, catalog, capsys):
     import torch
 
@@ -82,6 +89,14 @@ def test_config_values_of_the_wrong_type_are_refused(tmp_path, catalog, capsys, 
     code, _, err = tag(capsys, catalog, tmp_path / "out", "--config", str(tmp_path / "tag.yaml"))
     assert code == 2
     assert_one_sentence(err, expected)
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", "100000000"), ("--shard-rows", "10000000000"),
+                                           ("--max-new-tokens", "99999999")])
+def test_absurd_sizes_are_refused(tmp_path, catalog, capsys, option, value):
+    code, _, err = tag(capsys, catalog, tmp_path / "out", option, value)
+    assert code == 2
+    assert_one_sentence(err, "must be at most")
 
 
 @pytest.mark.parametrize("kind", ["binary", "folder"])
