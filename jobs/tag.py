@@ -112,7 +112,7 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
     started = time.time()
     run_id = _new_run_id(started)
     model = resolve_model(config.model, question=config.question)
-    validate_model(config.model, model)
+    validate_model(config.model)
     model_version = model.version(policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
                                   max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                   top_p=config.top_p, seed=config.seed, embedder=config.embedder)

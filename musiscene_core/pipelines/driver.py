@@ -83,13 +83,13 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def validate_model(name: str, spec) -> None:
+def validate_model(name: str) -> None:
     """Open every file of the model and check every shape (on PyTorch's meta device: no weights are
     copied) before any actor starts, so a broken model is one sentence instead of a failed actor pool."""
     from musiscene_core.models.describe import describe
 
     try:
-        describe(spec.root or name)
+        describe(name)
     except UserError:
         raise
     except Exception as exc:  # a damaged file surfaces as whatever its reader raises
