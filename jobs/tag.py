@@ -6,7 +6,6 @@ where each runs (CPU tasks, actor pools, GPUs) and reports progress.
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections import Counter
@@ -125,10 +124,8 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
             result.interrupted = True
             # Workers commit ahead of what the driver has counted; the tables say what is really there.
             result.committed = _committed_since(store, started)
-        finally:
-            result.seconds = time.time() - started
-            if result.interrupted or sys.exc_info()[0] is None:
-                store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
+        result.seconds = time.time() - started
+        store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
     if result.interrupted:
         raise RunInterrupted(f"stopped; {result.committed} track(s) were committed by this run "
                              f"(run record {store.uri}/runs/{run_id}.json); rerun the same command to continue")

@@ -1,6 +1,5 @@
 """Failure corpus, S3: a missing bucket, a dead or malformed endpoint, missing credentials (moto server on 127.0.0.1)."""
 
-import os
 
 import pytest
 
