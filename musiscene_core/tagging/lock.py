@@ -130,13 +130,13 @@ class OutputLock:
     def _start_heartbeat(self, store: "_LockFile") -> None:
         def beat() -> None:
             while not self._stop.wait(HEARTBEAT_S):
-                current, _ = store.read()
-                if current is None or current.run_id != self.holder.run_id:
-                    return  # taken over: writers notice through check_holder
                 try:
+                    current, _ = store.read()
+                    if current is None or current.run_id != self.holder.run_id:
+                        return  # taken over: writers notice through check_holder
                     store.overwrite(LockHolder(**{**asdict(self.holder), "heartbeat": time.time()}).to_bytes())
-                except OSError:
-                    pass  # a missed beat only matters after LEASE_S; the next one may succeed
+                except Exception:  # storage unreachable for a moment: a missed beat only matters after LEASE_S
+                    continue
 
         self._heartbeat = threading.Thread(target=beat, name="output-lock-heartbeat", daemon=True)
         self._heartbeat.start()
@@ -144,9 +144,12 @@ class OutputLock:
     def release(self) -> None:
         self._stop.set()
         store = _LockFile.for_location(self.location)
-        current, _ = store.read()
-        if current is not None and current.run_id == self.holder.run_id:
-            store.delete()
+        try:
+            current, _ = store.read()
+            if current is not None and current.run_id == self.holder.run_id:
+                store.delete()
+        except Exception:  # storage gone (a dead endpoint): the lock left behind is stale and taken over later
+            pass
 
     def __enter__(self) -> "OutputLock":
         return self
