@@ -58,7 +58,7 @@ def _probe(address: str) -> None:
         raise UserError(f"cannot reach the Ray cluster at {address!r}: {reason.rstrip('.').lower()}") from exc
 
 
-def _join(address: str, timeout_s: float) -> None:
+def _join(address: str, timeout_s: float, log_to_driver: bool) -> None:
     """ray.init(address) bounded in time: a port that accepts connections but is no Ray head never answers."""
     import ray
 
@@ -66,7 +66,7 @@ def _join(address: str, timeout_s: float) -> None:
 
     def connect() -> None:
         try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging.WARNING)
         except BaseException as exc:  # reported in the caller's thread
             failure.append(exc)
 
@@ -88,9 +88,10 @@ def _quiet_ray_logs() -> None:
 
 
 def init_ray(address: str | None, *, gpus_per_actor: float | None = None, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-             num_cpus: int | None = None) -> None:
+             num_cpus: int | None = None, log_to_driver: bool = False) -> None:
     """Start a private local Ray (address None) or join the cluster at `address` ("auto", host:port, ray://host:port).
 
+    `log_to_driver` forwards the workers' output (training progress) to this process's terminal.
     `gpus_per_actor` > 0 is checked against the GPUs there are (before starting a local Ray, after
     joining a cluster): Ray would otherwise wait forever for a node that can host the actors."""
     import ray
@@ -102,11 +103,11 @@ def init_ray(address: str | None, *, gpus_per_actor: float | None = None, connec
             _require_local_gpus(gpus_per_actor)
             # "local" always starts a new instance; the node IP keeps every connection on loopback.
             ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.WARNING)
+                     log_to_driver=log_to_driver, logging_level=logging.WARNING)
         else:
             address = _resolve(address.strip())
             _probe(address)
-            _join(address, connect_timeout_s)
+            _join(address, connect_timeout_s, log_to_driver)
     require_gpus(gpus_per_actor)
 
 
