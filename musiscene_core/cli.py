@@ -6,8 +6,9 @@ import sys
 
 import typer
 from typer.core import TyperGroup
+from typer._click import exceptions as click_errors  # typer's own copy of click, whose errors it raises
 
-from musiscene_core.errors import UserError
+from musiscene_core.errors import RunInterrupted, UserError
 
 
 class _MusisceneGroup(TyperGroup):
@@ -34,11 +35,25 @@ app = typer.Typer(
 def get_app() -> typer.Typer:
     """The app with every command registered (once); what the console script and CliRunner tests run."""
     if not app.registered_commands:
-        from musiscene_core.commands import build_dataset, caption, catalog, demo, evaluate, models, search, serve, soundtrack, tag, train
+        from musiscene_core.commands import (
+            build_dataset,
+            caption,
+            catalog,
+            demo,
+            evaluate,
+            models,
+            repair,
+            search,
+            serve,
+            soundtrack,
+            tag,
+            train,
+        )
 
         app.command("demo")(demo.demo)
         app.add_typer(catalog.app, name="catalog")
         app.command("tag")(tag.tag)
+        app.command("repair")(repair.repair)
         search.register(app)
         app.command("caption")(caption.caption)
         app.add_typer(models.app, name="models")
@@ -53,7 +68,24 @@ def get_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        get_app()(args=argv, standalone_mode=True)
+        # Not standalone: click's usage errors come back here, to be printed like every other error.
+        code = get_app()(args=argv, standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # the command's help, as for --help
+        sys.exit(2)
+    except click_errors.UsageError as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split()).rstrip('.')} (see --help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except RunInterrupted as exc:
+        typer.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

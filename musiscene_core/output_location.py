@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 import fsspec
+import pyarrow as pa
 import pyarrow.dataset as pads
 from fsspec.implementations.local import LocalFileSystem
 
@@ -51,6 +52,22 @@ class _HashingWriter:
 
     def digest(self) -> FileDigest:
         return FileDigest(bytes=self.size, sha256=self._hash.hexdigest())
+
+
+SHARD_PREFIX, SHARD_SUFFIX = "part-", ".parquet"
+
+
+def is_shard_name(name: str) -> bool:
+    return name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX)
+
+
+def damaged_shard_error(location: "OutputLocation", table: str, exc: BaseException, path: str | None = None) -> UserError:
+    """One sentence for a shard that cannot be read, with the way out."""
+    where = path or f"a shard of {location.path(table)}"
+    reason = " ".join(str(exc).split())[:200].rstrip(".")
+    dst = location.root if location.is_local else location.url
+    return UserError(f"{where} cannot be read ({reason}); run `musiscene repair {dst}` to set damaged shards aside "
+                     "(their tracks are tagged again by the next run)")
 
 
 class OutputLocation:
@@ -88,16 +105,23 @@ class OutputLocation:
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
 
-    def parquet_dataset(self, table: str) -> pads.Dataset | None:
-        """The Parquet files under `table/`, or None when that folder has none.
-
-        pyarrow skips names starting with '.' or '_', which keeps writers' temporary files out.
-        """
+    def shard_files(self, table: str) -> list[str]:
+        """The shards of `table/`: only the project's own names (`part-*.parquet`), so writers'
+        temporary files and stray files (a README, a copy's leftovers) are never read as data."""
         folder = self.path(table)
         if not self.fs.isdir(folder):
+            return []
+        return sorted(path for path in self.fs.ls(folder, detail=False) if is_shard_name(path.rsplit("/", 1)[-1]))
+
+    def parquet_dataset(self, table: str) -> pads.Dataset | None:
+        """The shards of `table/` as one dataset, or None when there are none."""
+        files = self.shard_files(table)
+        if not files:
             return None
-        dataset = pads.dataset(folder, filesystem=self.fs, format="parquet")
-        return dataset if dataset.files else None
+        try:
+            return pads.dataset(files, filesystem=self.fs, format="parquet")
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise damaged_shard_error(self, table, exc) from exc
 
     def read_file(self, parts: tuple[str, ...], read: Callable[[Callable[[int], bytes]], T]) -> tuple[T, FileDigest]:
         """Return `read(source)` and the digest of the bytes it consumed; `source(n)` reads up to n bytes.

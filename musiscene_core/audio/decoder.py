@@ -17,6 +17,7 @@ from .errors import AudioError
 from .info import AudioInfo
 from .sniff import Container, detect_container, looks_like_text
 from .source import OpenSource, Source, open_source
+from .wav_header import wav_declared_seconds
 
 # Larger than PyAV's 32 KiB default: fewer Python read callbacks per megabyte.
 _IO_BUFFER_BYTES = 256 * 1024
@@ -166,11 +167,21 @@ def open_audio(source: Source) -> Iterator[AudioTrack]:
     Raises AudioError for anything that is not a readable audio track."""
     with open_source(source) as src:
         container_kind = _detected(src)
+        declared = _wav_declared_seconds(src) if container_kind.format == "wav" else None
         container = _open_container(src, container_kind)
         try:
-            yield _audio_track(container, container_kind)
+            yield _audio_track(container, container_kind, declared)
         finally:
             container.close()
+
+
+def _wav_declared_seconds(src: OpenSource) -> float | None:
+    try:
+        return wav_declared_seconds(src.read_at)
+    except OSError as err:
+        raise AudioError("unreadable", f"the file cannot be read ({err}).") from None
+    finally:
+        src.file.seek(0)
 
 
 def _detected(src: OpenSource) -> Container:
@@ -205,7 +216,8 @@ def _open_container(src: OpenSource, kind: Container) -> av.container.InputConta
         raise AudioError("unreadable", f"the file cannot be read ({err}).") from None
 
 
-def _audio_track(container: av.container.InputContainer, kind: Container) -> AudioTrack:
+def _audio_track(container: av.container.InputContainer, kind: Container, declared_s: float | None = None) -> AudioTrack:
+    """The main audio track; `declared_s` overrides the container's duration where the header says more (WAV)."""
     stream = container.streams.best("audio")
     if stream is None:
         raise AudioError("unsupported", f"the {kind.format} file has no audio track.")
@@ -216,7 +228,7 @@ def _audio_track(container: av.container.InputContainer, kind: Container) -> Aud
     fmt = kind.format
     if fmt == "mp4" and not _has_real_video(container):
         fmt = "m4a"  # ISO-BMFF with sound only (cover art does not count as video)
-    duration = _header_duration(container, stream)
+    duration = declared_s if declared_s is not None else _header_duration(container, stream)
     info = AudioInfo(
         format=fmt,
         codec=codec_name,

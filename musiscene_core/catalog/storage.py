@@ -38,9 +38,15 @@ def scheme_of(uri: str) -> str:
 
 def storage_options(uri: str, endpoint_url: str | None = None) -> dict:
     """fsspec options for `uri`: S3 credentials come from the standard AWS chain; `endpoint_url` targets MinIO and other S3-compatible stores."""
-    if scheme_of(uri) == "s3" and endpoint_url:
-        return {"endpoint_url": endpoint_url}
-    return {}
+    if scheme_of(uri) != "s3":
+        return {}
+    from musiscene_core.s3_errors import S3_CLIENT_CONFIG
+
+    # Bounded timeouts and retries: a dead endpoint is an error within seconds, not a hang.
+    options: dict = {"config_kwargs": S3_CLIENT_CONFIG}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    return options
 
 
 def open_location(uri: str, endpoint_url: str | None = None) -> Location:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+from musiscene_core.devices import check_device
 from musiscene_core.errors import UserError
 from musiscene_core.tagging.config import TagConfig
 
@@ -47,6 +48,7 @@ def caption(
         raise UserError(f"unknown window policy {policy!r}; use 'whole' or 'mu-llama'")
     if top_p <= 0:
         raise UserError("--top-p must be above 0")
+    device = check_device(device)
     started = time.time()
     tracks, failures = _list_inputs(inputs, endpoint_url)
     if not tracks:

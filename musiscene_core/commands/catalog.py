@@ -22,7 +22,7 @@ app = typer.Typer(help="Inspect music catalogs.", no_args_is_help=True)
 @app.command("scan")
 def scan(
     src: str = typer.Argument(..., help="Folder, s3://bucket/prefix, or a CSV/Parquet manifest with a 'uri' column."),
-    out: str = typer.Option("musiscene-manifest.parquet", "--out", "-o", help="Where to write the Parquet manifest (local or s3://)."),
+    out: str = typer.Option(None, "--out", "-o", help="Where to write the Parquet manifest (local or s3://); none is written without it."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint (MinIO, Ceph, ...)."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", min=0.0, help="Shorter tracks are reported as too_short."),
     workers: int = typer.Option(os.cpu_count() or 2, "--workers", min=1, help="Files decoded in parallel."),
@@ -31,7 +31,7 @@ def scan(
     """Decode every audio file once: one manifest row per file (ok or error with a reason), then a summary."""
     console = Console(stderr=True)
     listing = list_tracks(src, endpoint_url)
-    out_location = open_location(out, endpoint_url)
+    out_location = open_location(out, endpoint_url) if out else None
     summary = ScanSummary(skipped_non_audio=listing.skipped_non_audio)
     rows = []
     with Progress(
@@ -43,8 +43,10 @@ def scan(
             rows.append(row)
             summary.add(row)
             progress.advance(task)
-    _write_manifest(rows, out_location)
-    result = summary.as_dict() | {"manifest": out_location.uri(out_location.root)}
+    if out_location is not None:
+        _write_manifest(rows, out_location)
+    result = summary.as_dict() | {"manifest": out_location.uri(out_location.root) if out_location else None,
+                                  "skipped_paths": dict(sorted(listing.skipped_paths.items()))}
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -73,5 +75,7 @@ def _print_summary(console: Console, result: dict) -> None:
     table.add_row("formats", ", ".join(f"{k}: {v}" for k, v in result["formats"].items()) or "-")
     if result["skipped_non_audio"]:
         table.add_row("non-audio files skipped", str(result["skipped_non_audio"]))
-    table.add_row("manifest", result["manifest"])
+    if result["skipped_paths"]:
+        table.add_row("paths skipped", ", ".join(f"{k}: {v}" for k, v in result["skipped_paths"].items()))
+    table.add_row("manifest", result["manifest"] or "not written (use --out FILE)")
     console.print(table)

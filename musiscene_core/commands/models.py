@@ -59,6 +59,10 @@ def convert(
     if dtype not in ("float32", "float16", "bfloat16"):
         raise UserError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16")
     source = find_captioner(src, llama_dir, tokenizer)
+    try:  # before the (possibly long) load: a destination that cannot be written fails now
+        dst.expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the folder {dst}: {(exc.strerror or str(exc)).lower()}") from exc
     target = to or ("musiscene" if source.format == "mullama" else "mullama")
     result = run(source, dst, target, copy_llama=copy_llama, dtype=dtype, llama_type=llama_type)
     if as_json:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from musiscene_core.index import IndexInfo, SceneIndex, SearchHit, build_index
@@ -103,9 +104,15 @@ def similar(
     _output({"track": track, "track_id": track_id}, index, k, hits, as_json)
 
 
+def printable(text: str) -> str:
+    """`text` safe for a terminal table: control characters (newlines, escape sequences) shown as
+    escapes, and rich's markup brackets taken literally. Captions and file names are data, not layout."""
+    return escape("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text))
+
+
 def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
     """A table of hits: rank, score, track (uri), duration (m:ss), caption."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=printable(title), title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("score", justify="right")
     table.add_column("track", overflow="fold", ratio=2)
@@ -113,7 +120,7 @@ def print_hits(console: Console, title: str, hits: list[SearchHit]) -> None:
     table.add_column("caption", overflow="fold", ratio=3)
     for hit in hits:
         duration = "-" if hit.duration_s is None else f"{int(hit.duration_s // 60)}:{hit.duration_s % 60:04.1f}"
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.uri, duration, hit.caption)
+        table.add_row(str(hit.rank), f"{hit.score:.3f}", printable(hit.uri), duration, printable(hit.caption))
     console.print(table)
     if not hits:
         console.print("no track matches these filters")

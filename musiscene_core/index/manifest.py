@@ -68,6 +68,8 @@ class IndexInfo:
     def from_json(cls, text: str, where: str) -> "IndexInfo":
         try:
             data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("it does not hold a JSON object")
             if data.get("format_version") != FORMAT_VERSION:
                 raise UserError(
                     f"the index at {where} has format version {data.get('format_version')!r}, "

@@ -174,7 +174,8 @@ class SceneIndex:
         knobs = dict(part.search_params)
         limit = vector_index.knob_limit(index)
         while True:
-            scores, rows = vector_index.search(index, query, k, knobs, allowed)
+            # Never ask FAISS for more rows than can exist: it allocates k results per query up front.
+            scores, rows = vector_index.search(index, query, wanted, knobs, allowed)
             found = [(int(row), float(score)) for row, score in zip(rows[0], scores[0]) if row >= 0]
             if len(found) >= wanted or limit is None:
                 break
@@ -238,9 +239,14 @@ class SceneIndex:
             return None
 
 
+MAX_K = 10_000  # results per request: a page of hits, never a dump of the index
+
+
 def _check_k(k: int) -> int:
     if k < 1:
         raise UserError(f"k must be at least 1, not {k}")
+    if k > MAX_K:
+        raise UserError(f"k must be at most {MAX_K:,}, not {k:,}")
     return int(k)
 
 

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from musiscene_core import tables
 from musiscene_core.errors import UserError
-from musiscene_core.output_location import OutputLocation
+from musiscene_core.output_location import OutputLocation, damaged_shard_error
 from musiscene_core.tagging.current import current_ok_tracks, current_rows
 
 
@@ -125,8 +125,8 @@ def _read_table(location: OutputLocation, name: str, columns: list[str]) -> pa.T
         raise UserError(f"the {name}/ table under {location.url} lacks column(s) {', '.join(missing)}")
     try:
         return dataset.to_table(columns=columns)
-    except pa.ArrowInvalid as exc:
-        raise UserError(f"cannot read the {name}/ table under {location.url}: {exc}") from exc
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise damaged_shard_error(location, name, exc) from exc
 
 
 def _one_row_per_track(ok: pa.Table) -> pd.DataFrame:

@@ -110,7 +110,7 @@ def run(config: TrainConfig, on_event=None) -> dict:
         + (f"; dropped {prepared.dropped}" if prepared.dropped else ""))
     steps_per_epoch(prepared.counts["train"], config.global_batch)  # fails early, with a clear message
 
-    init_ray(config.ray_address, worker_output=True)
+    init_ray(config.ray_address, log_to_driver=True)  # the workers print the training progress
     resources = ray.cluster_resources()
     use_gpu = config.use_gpu if config.use_gpu is not None else resources.get("GPU", 0) > 0
     kind = "GPU" if use_gpu else "CPU"

@@ -11,6 +11,12 @@ from musiscene_core.errors import UserError
 from musiscene_core.tagging.stages import MAX_INLINE_SECONDS
 
 
+# Upper bounds far above any useful value: a typo (an extra zero or five) is refused instead of
+# allocating until the machine runs out of memory.
+_LIMITS = {"decode_batch_size": 4096, "model_batch_size": 4096, "mert_actors": 10_000, "caption_actors": 10_000,
+           "embed_actors": 10_000, "max_new_tokens": 4096, "shard_rows": 1_000_000}
+
+
 @dataclass
 class TagConfig:
     src: str
@@ -50,9 +56,13 @@ class TagConfig:
     def validate(self) -> "TagConfig":
         if self.policy not in ("whole", "mu-llama"):
             raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
-        for name in ("decode_batch_size", "model_batch_size", "mert_actors", "caption_actors", "embed_actors", "max_new_tokens", "shard_rows"):
+        for name, most in _LIMITS.items():
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
+            if getattr(self, name) > most:
+                raise UserError(f"{name.replace('_', '-')} must be at most {most:,}, not {getattr(self, name):,}")
+        if self.window_s > 3600 or self.hop_s > 3600:
+            raise UserError("window and hop lengths must be at most 3600 s")
         if self.window_s <= 0 or self.hop_s <= 0:
             raise UserError("window and hop lengths must be positive")
         if self.max_inline_s < self.window_s:

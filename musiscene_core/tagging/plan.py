@@ -22,6 +22,7 @@ class Plan:
     listed: int
     retried: int = 0  # files in `todo` whose current row is an error row
     deleted: list[str] = field(default_factory=list)  # URIs tagged before that the listing no longer holds
+    skipped_paths: dict = field(default_factory=dict)  # links and special files not listed, by reason
 
 
 def plan_run(src: str, store: OutputStore, model_version: str, force: bool = False, endpoint_url: str | None = None,
@@ -46,7 +47,8 @@ def plan_run(src: str, store: OutputStore, model_version: str, force: bool = Fal
     in_scope = _catalog_scope(src, endpoint_url)
     deleted = sorted(uri for uri, row in rows.items() if row["status"] != DELETED and uri not in listed and in_scope(uri))
     return Plan(todo=todo, skipped_done=len(listing.tracks) - len(todo), skipped_non_audio=listing.skipped_non_audio,
-                listed=len(listing.tracks), retried=retried, deleted=deleted)
+                listed=len(listing.tracks), retried=retried, deleted=deleted,
+                skipped_paths=dict(listing.skipped_paths))
 
 
 def _done(row: dict, ref: TrackRef, model_version: str, retry_errors: bool) -> bool:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from musiscene_core import tables
 from musiscene_core.catalog.storage import storage_options
 from musiscene_core.errors import UserError
-from musiscene_core.output_location import OutputLocation
+from musiscene_core.output_location import OutputLocation, damaged_shard_error
 from musiscene_core.tagging.current import DELETED, current_tracks
 
 
@@ -62,8 +62,11 @@ class OutputStore:
             return None
         parts = []
         for path in paths:
-            with self.location.fs.open(path, "rb") as handle:
-                parts.append(pq.read_table(handle, columns=columns))
+            try:
+                with self.location.fs.open(path, "rb") as handle:
+                    parts.append(pq.read_table(handle, columns=columns))
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise damaged_shard_error(self.location, table_name, exc, path) from exc
         return pa.concat_tables(parts, promote_options="default")
 
     def current_tracks(self) -> pa.Table | None:

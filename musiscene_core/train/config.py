@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from musiscene_core.config_files import check_known_options, read_config_file
+from musiscene_core.config_files import check_known_options, check_types, read_config_file
 from musiscene_core.errors import UserError
 
 TRAIN_GROUPS = ("adapter", "adapter+finetune")
 SELECT_METRICS = {"val_loss": "min", "bleu": "max", "scene_accuracy": "max"}
+
+
+# Upper bounds far above any useful value: a typo is refused instead of exhausting memory.
+_LIMITS = {"workers": 10_000, "epochs": 100_000, "batch_size": 4096, "grad_accum": 100_000, "max_tokens": 32_768,
+           "eval_max_new_tokens": 4096, "lora_rank": 4096}
 
 
 @dataclass
@@ -69,6 +74,9 @@ class TrainConfig:
             raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
         if self.window_s <= 0 or self.hop_s <= 0:
             raise UserError("window and hop lengths must be positive")
+        for name, most in _LIMITS.items():
+            if getattr(self, name) > most:
+                raise UserError(f"{name.replace('_', '-')} must be at most {most:,}, not {getattr(self, name):,}")
         if self.train not in TRAIN_GROUPS:
             raise UserError(f"--train must be one of {', '.join(TRAIN_GROUPS)}, not {self.train!r}")
         if self.select_by not in SELECT_METRICS:
@@ -115,6 +123,7 @@ class TrainConfig:
     @classmethod
     def from_options(cls, data: dict, source: str = "the options") -> "TrainConfig":
         check_known_options(data, cls, source)
+        data = check_types(cls, data, source)
         missing = [name for name in ("data", "base", "out") if not data.get(name)]
         if missing:
             raise UserError(f"training needs {', '.join('--' + m for m in missing)}")

@@ -21,7 +21,7 @@ from huggingface_hub.errors import EntryNotFoundError, HFValidationError, HfHubH
 from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 
-from musiscene_core.errors import UserError
+from musiscene_core.errors import UserError, checkpoint_load_reason
 
 CONFIG_FILE = "config.json"
 PREPROCESSOR_FILE = "preprocessor_config.json"
@@ -111,8 +111,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, SafetensorError, ValueError, pickle.UnpicklingError) as exc:
-        detail = " ".join(str(exc).split())[:200]
-        raise UserError(f"could not read MERT weights {path} ({detail}).") from exc
+        raise UserError(f"could not read MERT weights {path} ({checkpoint_load_reason(exc)}).") from exc
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise UserError(f"MERT weights {path} do not hold a flat state dict of tensors.")
     return state

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from musiscene_core.errors import UserError
+from musiscene_core.errors import UserError, checkpoint_load_reason
 from musiscene_core.models.mullama.configuration import LlamaConfig, meta_ffn_hidden_dim
 
 # Dimension along which Meta's model-parallel shards split each tensor (None: replicated).
@@ -85,7 +85,7 @@ def torch_load(path: Path) -> object:
                     raise
                 return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise UserError(f"Cannot read {path} as a plain-tensor PyTorch checkpoint ({str(exc).splitlines()[0]}).") from exc
+        raise UserError(f"Cannot read {path} as a plain-tensor PyTorch checkpoint: {checkpoint_load_reason(exc)}.") from exc
 
 
 def llama_format(llama_dir: Path) -> str:

@@ -1,0 +1,31 @@
+"""One sentence for the ways an S3 (or S3-compatible) store fails: credentials, endpoint, bucket, network."""
+
+from __future__ import annotations
+
+from musiscene_core.errors import UserError
+
+# How long a client waits for an endpoint before a request counts as failed; with botocore's default
+# retries this bounds a dead endpoint to well under a minute instead of hanging a run.
+S3_CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}}
+
+
+def s3_reason(exc: BaseException) -> str:
+    """What went wrong, in words a user can act on."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else name
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return "no S3 credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)"
+    if isinstance(exc, PermissionError) or any(code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")):
+        return "access denied (check the S3 credentials and their permissions)"
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError") \
+            or isinstance(exc, (ConnectionError, TimeoutError)):
+        return "the S3 endpoint does not answer"
+    if name == "InvalidEndpointError" or (isinstance(exc, ValueError) and "endpoint" in text.lower()):
+        return "the endpoint URL is not valid (use http(s)://host:port)"
+    if name == "NoSuchBucket" or "NoSuchBucket" in text:
+        return "the bucket does not exist"
+    return text.rstrip(".")
+
+
+def s3_user_error(url: str, exc: BaseException) -> UserError:
+    return UserError(f"cannot use {url}: {s3_reason(exc)}")
