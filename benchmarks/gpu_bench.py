@@ -39,11 +39,13 @@ import torch
 
 from benchmarks.caption_throughput import (
     Setup,
-    machine,
+    machine_lines,
     music_like,
     real_size_setup,
     tiny_setup,
 )
+from benchmarks.rounds import Machine, Spread
+from benchmarks.rounds import alternate as take_turns_timed
 from musiscene_core.tagging.costs import StageCosts, write_stage_costs
 
 RESULTS = Path(__file__).parent / "results"
@@ -92,33 +94,21 @@ def _cpuinfo() -> list[str]:
 # ---------------------------------------------------------------------------------------------- timing
 
 
-@dataclass
-class Timing:
-    seconds: list[float]
+def alternate(works: dict[str, Callable[[], object]], rounds: int, device: torch.device) -> tuple[dict[str, Spread], dict[str, object]]:
+    """`benchmarks.rounds.alternate` over the works (GPU work included in each timing); also returns each
+    work's last result."""
+    results: dict[str, object] = {}
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-    def summary(self) -> str:
-        return f"{min(self.seconds):.3f} / {self.median:.3f} / {max(self.seconds):.3f}"
-
-
-def alternate(works: dict[str, Callable[[], object]], rounds: int, device: torch.device) -> tuple[dict[str, Timing], dict[str, object]]:
-    """Each work once as a warm-up, then `rounds` rounds in which every work runs once, in turn, so a slow
-    spell of the machine falls on all of them alike. Returns per work its timings and last result."""
-    results = {name: work() for name, work in works.items()}
-    times: dict[str, list[float]] = {name: [] for name in works}
-    for _ in range(rounds):
-        for name, work in works.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+    def keeping(name: str, work: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
             results[name] = work()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
-    return {name: Timing(t) for name, t in times.items()}, results
+        return run
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    if sync:
+        sync()
+    spreads = take_turns_timed({name: keeping(name, work) for name, work in works.items()}, rounds, after=sync)
+    return spreads, results
 
 
 # ---------------------------------------------------------------------------------------------- decode
@@ -147,7 +137,7 @@ def measure_decode(workdir: Path, seconds: float, files: int, rounds: int) -> di
     timings, _ = alternate({"decode": work}, rounds, torch.device("cpu"))
     audio_s = seconds * files
     cpu = statistics.median(cpu_seconds[1:])
-    return {"audio_s": audio_s, "files": files, "wall": timings["decode"].seconds,
+    return {"audio_s": audio_s, "files": files, "wall": list(timings["decode"].values),
             "cpu_s_per_audio_s": cpu / audio_s, "audio_s_per_cpu_s": audio_s / cpu}
 
 
@@ -186,7 +176,7 @@ def measure_mert(setup: Setup, tracks: int, track_s: float, window_s: float, rou
     longest = max(len(w) for t in windows_per_track for w in t)
     rows = {}
     for name, timing in timings.items():
-        rows[name] = {"seconds": timing.seconds, "audio_s_per_s": audio_s / timing.median, "tflops": flops / timing.median / 1e12}
+        rows[name] = {"seconds": list(timing.values), "audio_s_per_s": audio_s / timing.median, "tflops": flops / timing.median / 1e12}
     difference = float(np.abs(results["one track per call"] - results["tracks batched"]).max())
     return {"tracks": tracks, "windows": sum(map(len, windows_per_track)), "audio_s": audio_s, "window_s": window_s,
             "gflop_per_audio_s": flops / audio_s / 1e9, "batch_size": batch_size or encoder.auto_batch_size(longest),
@@ -238,7 +228,7 @@ def measure_caption(setup: Setup, tracks: int, reference_tracks: int, baseline_b
         seconds = timing_median = timings[name].median
         tokens = sum(map(len, ids))
         rows[name] = {
-            "batch": batch, "tracks": count, "seconds": timings[name].seconds, "captions_per_s": count / seconds,
+            "batch": batch, "tracks": count, "seconds": list(timings[name].values), "captions_per_s": count / seconds,
             "tokens_per_s": tokens / seconds, "steps": steps, "ms_per_step": 1e3 * timing_median / max(steps, 1),
             "gbps": (steps * weight_bytes + cache_bytes) / seconds / 1e9,
             "same_tokens_as_reference": sum(a == b for a, b in zip(ids, reference_ids)),
@@ -274,38 +264,38 @@ def profile_fast_path(setup: Setup, batch: int, max_new_tokens: int, path: Path)
     path.write_text("\n".join(tables))
 
 
-def render(device: Device, setup: Setup, decode: dict, mert: dict, caption: dict, summary: dict, command: str, rounds: int) -> str:
+def render(device: Device, setup: Setup, decode: dict, mert: dict, caption: dict, summary: dict, command: str, rounds: int, machine: Machine) -> str:
     peak = ("no peak numbers for this device (not in the benchmark's table): fractions of peak are not reported"
             if device.peak_tflops is None else f"peak {device.peak_tflops:g} TFLOP/s dense bf16, {device.peak_gbps:g} GB/s memory (datasheet)")
     lines = [
         f"# GPU benchmark: {device.name}", "", f"`{command}`", "",
-        f"Device: {device.name}; {peak}. Times are min / median / max over {rounds} rounds after a warm-up; "
+        f"Device: {device.name}; {peak}. Times are median (min–max) over {rounds} rounds after a warm-up; "
         "the variants of a stage take turns in every round.", "",
         "## Decode (CPU)", "",
         f"DecodeStage on {decode['files']} FLAC files (44.1 kHz stereo, {decode['audio_s'] / decode['files']:g} s each): "
         f"{decode['audio_s_per_cpu_s']:.0f} audio-seconds per CPU-second ({decode['cpu_s_per_audio_s'] * 1e3:.2f} ms per audio-second); "
-        f"wall seconds {Timing(decode['wall']).summary()}.", "",
+        f"wall seconds {Spread(tuple(decode['wall'])).text('{:.3f}')}.", "",
         "## MERT", "",
         f"{mert['tracks']} tracks, {mert['windows']} windows of up to {mert['window_s']:g} s, {mert['audio_s']:.0f} audio-seconds in all, "
         f"{mert['dtype']}; {mert['gflop_per_audio_s']:.3g} GFLOP per audio-second; batched: {mert['batch_size']} windows per call. "
         f"Largest difference between the two variants' means: {mert['max_abs_difference']:.1e}.", "",
-        "| variant | seconds (min / median / max) | audio-s per s | TFLOP/s | of peak |", "|---|---:|---:|---:|---:|",
+        "| variant | seconds, median (min–max) | audio-s per s | TFLOP/s | of peak |", "|---|---:|---:|---:|---:|",
     ]
     for name, row in mert["rows"].items():
-        lines.append(f"| {name} | {Timing(row['seconds']).summary()} | {row['audio_s_per_s']:,.0f} | {row['tflops']:.3g} | "
+        lines.append(f"| {name} | {Spread(tuple(row['seconds'])).text('{:.3f}')} | {row['audio_s_per_s']:,.0f} | {row['tflops']:.3g} | "
                      f"{fraction(row['tflops'], device.peak_tflops)} |")
     lines += [
         "", "## Caption", "",
         f"{caption['tracks']} tracks for the fast path (fewer for the plain ones: see each row's captions), greedy, {caption['max_new_tokens']} new tokens at most, "
         f"prompt {caption['prompt_tokens']} tokens; a decoding step reads {caption['weight_gb']:.3g} GB of LLaMA weights "
         "plus the live rows' KV cache.", "",
-        "| variant | seconds (min / median / max) | captions/s | new tokens/s | ms per step (prefill included) | GB/s | of peak bandwidth | same tokens as reference |",
+        "| variant | seconds, median (min–max) | captions/s | new tokens/s | ms per step (prefill included) | GB/s | of peak bandwidth | same tokens as reference |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     first = next(iter(caption["rows"].values()))
     for name, row in caption["rows"].items():
         same = f"{row['same_tokens_as_reference']} of {min(row['tracks'], first['tracks'])}"
-        lines.append(f"| {name} | {Timing(row['seconds']).summary()} | {row['captions_per_s']:,.2f} | {row['tokens_per_s']:,.0f} | "
+        lines.append(f"| {name} | {Spread(tuple(row['seconds'])).text('{:.3f}')} | {row['captions_per_s']:,.2f} | {row['tokens_per_s']:,.0f} | "
                      f"{row['ms_per_step']:.2f} | {row['gbps']:,.1f} | {fraction(row['gbps'], device.peak_gbps)} | {same} |")
     lines += [
         "", "## Per track and end to end", "",
@@ -316,7 +306,7 @@ def render(device: Device, setup: Setup, decode: dict, mert: dict, caption: dict
         f"{summary['baseline_batch']}) {summary['today_tracks_per_s']:.2f} tracks/s, fast path {summary['fast_tracks_per_s']:.2f} tracks/s: "
         f"**{summary['speedup']:.1f}x**. Decoding that audio on the CPU takes {summary['decode_cores_needed']:.1f} cores to keep up with "
         "the fast path.", "",
-        "Machine:", "", *machine(), "",
+        "Machine:", "", *machine_lines(machine), "",
     ]
     return "\n".join(lines)
 
@@ -356,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(threads)
     command = shlex.join(["python", "-m", "benchmarks.gpu_bench", *(sys.argv[1:] if argv is None else argv)])
     started = time.time()
+    machine = Machine()
     with tempfile.TemporaryDirectory() as scratch:
         setup = tiny_setup(Path(scratch)) if tiny else real_size_setup(Path(scratch), "bfloat16")
         device = describe_device(setup.device, tiny)
@@ -400,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {"device": asdict(device), "model": setup.name, "command": command, "rounds": args.rounds,
               "decode": decode, "mert": mert, "caption": caption, "summary": summary, "seconds": time.time() - started}
     report_path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    report_path.write_text(render(device, setup, decode, mert, caption, summary, command, args.rounds))
+    report_path.write_text(render(device, setup, decode, mert, caption, summary, command, args.rounds, machine))
     costs_path = write_stage_costs(costs, report_path.parent / f"stage_costs_{device.slug}.json")
     print(f"wrote {report_path}, its .json and {costs_path} in {time.time() - started:.0f} s")
 
