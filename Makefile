@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup chromium demo test test-fast bench clean
 
 $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[cpu,dev]"
 	touch $@
 
-setup: $(BIN)/musiscene
+# Headless Chromium for the browser tests: Playwright drives the system's browser and never downloads one.
+# Skipped when a chromium is already on PATH.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+setup: $(BIN)/musiscene chromium
 
 demo: setup
 	$(BIN)/musiscene demo

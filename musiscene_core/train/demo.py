@@ -158,8 +158,8 @@ def write_dataset(workdir: Path, settings: DemoSettings) -> Path:
     return data
 
 
-def score_test(model_dir: str, out: Path, max_new_tokens: int = 64) -> dict:
-    """Greedy captions of the test split by a model directory: scene accuracy, BLEU and a few examples."""
+def score_test(model_dir: str, out: Path, max_new_tokens: int = 64, examples: int = 4) -> dict:
+    """Greedy captions of the test split by a model directory: scene accuracy, BLEU and the first `examples` captions."""
     test = load_prepared(str(out), "test")
     captioner = resolve_model(model_dir).load_captioner(device="cpu")
     texts = []
@@ -167,7 +167,7 @@ def score_test(model_dir: str, out: Path, max_new_tokens: int = 64) -> dict:
         part = test.take(np.arange(start, min(start + 16, len(test))))
         texts += captioner.generate(part.features.astype(np.float32), part.questions, max_new_tokens=max_new_tokens).texts
     summary = caption_scores.summarize(caption_scores.caption_counts(texts, test.answers))
-    summary["examples"] = [{"reference": r, "caption": t} for r, t in list(zip(test.answers, texts))[:4]]
+    summary["examples"] = [{"reference": r, "caption": t} for r, t in list(zip(test.answers, texts))[:examples]]
     summary["pieces"] = len(test)
     return summary
 

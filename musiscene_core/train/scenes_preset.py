@@ -12,7 +12,8 @@ report show what MusiScene does; it knows six synthetic scene classes and nothin
 
     dir/mert/          the tiny MERT (random weights: the adapter learned to read its features)
     dir/captioner/     the trained captioner (project format, LLaMA included)
-    dir/report/        the training report (metrics.csv, loss.png, validation.png, summary.json|md)
+    dir/report/        the training report (metrics.csv, loss.png, validation.png, summary.json|md) and
+                       test_captions.json: held-out pieces captioned before and after training
     dir/preset.json    name, question, held-out scene accuracy and the recipe's settings
 """
 
@@ -29,6 +30,8 @@ import torch
 from musiscene_core.models.presets import MUSISCENE_QUESTION, PRESET_FILE
 
 PRESET_NAME = "tiny-scenes"
+TEST_CAPTIONS = "test_captions.json"  # in report/: held-out captions of the base and the trained model
+EXAMPLES = 12
 
 
 def recipe_settings(workdir: Path, seed: int = 0):
@@ -62,12 +65,21 @@ def make_tiny_scenes(directory: str | Path, seed: int = 0, say=None) -> Path:
             base = build_base(settings.workdir / "base", settings, say)
             say(f"  training the music adapter ({settings.epochs} epochs) ...")
             summary = run_in_process(train_config(settings, data, base), on_event=say)
-            test = score_test(summary["exported"]["model"], settings.workdir / "train")
-            say(f"  held-out scene accuracy {test['scene_accuracy']:.3f} on {test['pieces']} test pieces")
+            say("  captioning the held-out test pieces before and after training ...")
+            before = score_test(str(base), settings.workdir / "train", examples=EXAMPLES)
+            test = score_test(summary["exported"]["model"], settings.workdir / "train", examples=EXAMPLES)
+            say(f"  held-out scene accuracy {before['scene_accuracy']:.3f} -> {test['scene_accuracy']:.3f} "
+                f"on {test['pieces']} test pieces")
             built = work / "preset"
             shutil.copytree(base / "mert", built / "mert")
             shutil.copytree(Path(summary["exported"]["model"]) / "captioner", built / "captioner")
             shutil.copytree(Path(summary["report"]), built / "report")
+            (built / "report" / TEST_CAPTIONS).write_text(json.dumps({
+                "untrained": {k: before[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
+                "trained": {k: test[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
+                "captions": [{"reference": b["reference"], "untrained": b["caption"], "trained": t["caption"]}
+                             for b, t in zip(before["examples"], test["examples"])],
+            }, indent=2))
             (built / PRESET_FILE).write_text(json.dumps({
                 "name": PRESET_NAME, "question": MUSISCENE_QUESTION, "mert": "mert", "captioner": "captioner",
                 "random_weights": False,
