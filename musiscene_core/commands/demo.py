@@ -36,6 +36,9 @@ def demo(
             console.print(f"generating {tracks} synthetic pieces in {catalog} ...")
             _generate_catalog(catalog, tracks, seconds)
     out = workdir / "output"
+    from musiscene_core.models.presets import resolve_model
+
+    resolve_model(model)  # a preset built on first use is built here, before the tagging run's clock starts
     console.print(f"tagging {catalog} -> {out} with model {model!r} on local Ray ...")
     summary = run_tag(TagConfig(src=str(catalog), dst=str(out), model=model).validate())
     print_tag_summary(console, summary)

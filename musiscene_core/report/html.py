@@ -71,9 +71,8 @@ def render(overview: CatalogOverview) -> str:
         parts.append(f"<p>{len(m.uris)} tracks with captions and features, {len(m.cluster_words)} clusters of caption "
                      "embeddings (k-means), each labelled with the words its captions use more than the rest.</p>")
         parts.append(_img(plots.embedding_map(m), "embedding map"))
-        parts.append(_table(["cluster", "tracks", "typical words", "example caption"],
-                            [[i + 1, int((m.clusters == i).sum()), ", ".join(words),
-                              next(c for c, label in zip(m.captions, m.clusters) if label == i)]
+        parts.append(_table(["cluster", "tracks", "typical words", "most central caption"],
+                            [[i + 1, int((m.clusters == i).sum()), ", ".join(words), m.cluster_examples[i]]
                              for i, words in enumerate(m.cluster_words)], {1}))
     parts += [f'<p class="note">{escape(note)}</p>' for note in o.notes]
     parts += [

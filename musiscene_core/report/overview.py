@@ -40,6 +40,7 @@ class EmbeddingMap:
     audio_xy: np.ndarray  # [n, 2] PCA of the audio embeddings
     clusters: np.ndarray  # [n] cluster of each track (k-means on caption embeddings)
     cluster_words: list[list[str]]  # per cluster, its most typical caption words
+    cluster_examples: list[str]  # per cluster, the caption nearest its mean caption embedding
     caption_vectors: np.ndarray  # [n, dim] unit rows
     audio_vectors: np.ndarray  # [n, dim] unit rows
 
@@ -127,7 +128,8 @@ def _embedding_map(location, clusters: int) -> EmbeddingMap:
     return EmbeddingMap(
         uris=[str(u) for u in rows.uris], captions=captions,
         caption_xy=pca_2d(rows.caption_vectors), audio_xy=pca_2d(rows.audio_vectors), clusters=labels,
-        cluster_words=typical_words(captions, labels), caption_vectors=rows.caption_vectors,
+        cluster_words=typical_words(captions, labels), cluster_examples=central_captions(captions, rows.caption_vectors, labels),
+        caption_vectors=rows.caption_vectors,
         audio_vectors=rows.audio_vectors,
     )
 
@@ -160,6 +162,16 @@ def kmeans_clusters(vectors: np.ndarray, clusters: int, seed: int = 0) -> np.nda
     sizes = Counter(assigned[:, 0].tolist())
     order = {cluster: rank for rank, (cluster, _) in enumerate(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))}
     return np.array([order[c] for c in assigned[:, 0]], dtype=np.int64)
+
+
+def central_captions(captions: list[str], vectors: np.ndarray, labels: np.ndarray) -> list[str]:
+    """Per cluster, the caption whose embedding is nearest the cluster's mean embedding."""
+    examples = []
+    for cluster in range(int(labels.max()) + 1 if len(labels) else 0):
+        members = np.flatnonzero(labels == cluster)
+        centre = vectors[members].mean(axis=0)
+        examples.append(captions[members[int(np.argmax(vectors[members] @ centre))]])
+    return examples
 
 
 def caption_words(caption: str) -> set[str]:
