@@ -39,13 +39,16 @@ class DemoSettings:
     workers: int = 2
     pieces: int = 480
     seconds: float = 6.0
-    epochs: int = 20
+    epochs: int = 12
     batch_size: int = 4
     lr: float = 3e-3
     eval_limit: int | None = None  # all 72 validation pieces: a steady curve and a sound choice of epoch
     pretrain_steps: int = 150
     vocab_size: int = 800  # a larger vocabulary than the tiny preset's: shorter prompts, faster steps
     pretrain_lr: float = 3e-3
+    # Pretraining perturbs each sentence code by a random vector of this fraction of its norm, so the decoder
+    # answers with a sentence over a neighbourhood of its code rather than at one exact point.
+    code_noise: float = 0.3
     seed: int = 0
 
 
@@ -84,14 +87,18 @@ def _logits_from_codes(model, codes: torch.Tensor, tokens: torch.Tensor) -> torc
     return model.llama.output(model.llama.hidden_states(tokens, positions, mask, values)).float()
 
 
-def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0) -> list[float]:
+def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0,
+                            code_noise: float = 0.0) -> list[float]:
     """Pretrain the captioner's LLaMA as a caption decoder: answer `question` with the sentence whose
     summary vector (`sentence_codes`) arrives through the adapter pathway (gates, adapter values).
 
     A real LLaMA knows language and MU-LLaMA's pretraining taught it to read the adapter token; a
     random tiny LLaMA knows neither. All LLaMA tensors learn; the music adapter and the prefix
     queries stay as they are, and no audio is involved, so nothing about any piece of music is
-    learned here. Returns the loss per step."""
+    learned here. With `code_noise` > 0 every code is moved by a random vector of that fraction of its
+    norm at every step: a real LLaMA reads a continuum of adapter tokens, and a decoder taught only the
+    exact codes of a few dozen sentences leaves the space between them undefined, where the audio
+    tokens of pieces it has not heard land. Returns the loss per step."""
     from musiscene_core.train.loop import token_loss_sum
 
     generator = torch.Generator().manual_seed(seed)
@@ -105,7 +112,11 @@ def pretrain_language_model(captioner, sentences: list[str], question: str, step
     for step in range(steps):
         set_lr(optimizer, lr_at(step / steps, lr, lr * 0.05, 0.05, 1.0))
         rows = torch.randperm(len(sentences), generator=generator)[:32]
-        logits = _logits_from_codes(captioner.model, codes[rows], batch["tokens"][rows].to(captioner.device))
+        chosen = codes[rows]
+        if code_noise > 0:
+            noise = torch.randn(chosen.shape, generator=generator).to(chosen.device)
+            chosen = chosen + noise / noise.norm(dim=-1, keepdim=True) * chosen.norm(dim=-1, keepdim=True) * code_noise
+        logits = _logits_from_codes(captioner.model, chosen, batch["tokens"][rows].to(captioner.device))
         loss_sum, tokens = token_loss_sum(logits, batch["labels"][rows].to(captioner.device))
         (loss_sum / tokens).backward()
         optimizer.step()
@@ -129,7 +140,7 @@ def build_base(directory: Path, settings: DemoSettings, say) -> Path:
         captioner = spec.load_captioner(device="cpu")
         say(f"pretraining the tiny LLaMA as a decoder of {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ...")
         losses = pretrain_language_model(captioner, caption_sentences(), MUSISCENE_QUESTION, settings.pretrain_steps,
-                                         settings.pretrain_lr, settings.seed)
+                                         settings.pretrain_lr, settings.seed, settings.code_noise)
         say(f"  language-model loss {losses[0]:.2f} -> {losses[-1]:.3f}")
         partial = directory.with_name(directory.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
