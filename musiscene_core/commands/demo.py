@@ -38,7 +38,7 @@ def demo(
     out = workdir / "output"
     from musiscene_core.models.presets import resolve_model
 
-    resolve_model(model)  # a preset built on first use is built here, before the tagging run's clock starts
+    spec = resolve_model(model)  # a preset built on first use is built here, before the tagging run's clock starts
     console.print(f"tagging {catalog} -> {out} with model {model!r} on local Ray ...")
     summary = run_tag(TagConfig(src=str(catalog), dst=str(out), model=model).validate())
     print_tag_summary(console, summary)
@@ -59,6 +59,10 @@ def demo(
                           f"({sum(s == wanted for s in scenes.values())} in the catalog)")
     console.print(f"\ncatalog: {catalog}\noutputs: {out}/tracks, {out}/captions, {out}/features (Parquet)\n"
                   f"indexes: {out}/index\nrun records: {out}/runs\ntook {time.time() - started:.0f} s")
+    if spec.name == "tiny-scenes":
+        console.print("\n[yellow]tiny-scenes is a toy model trained on this machine on synthetic music of six scene classes; "
+                      "it knows those classes only. For real music download the MusiScene weights (README, 'Real weights') "
+                      "and run `musiscene demo --model musiscene --catalog DIR`.[/yellow]")
     if summary.get("random_weights"):
         console.print("\n[yellow]These captions come from the tiny preset's random weights, so they are not meaningful. "
                       "For real scene captions download the MusiScene weights (README, 'Real weights') and run "
