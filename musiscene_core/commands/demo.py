@@ -22,7 +22,7 @@ def demo(
     catalog: Path = typer.Option(None, "--catalog", help="Tag this folder instead of a generated catalog."),
     model: str = typer.Option("tiny-scenes", "--model", "-m",
                               help="Preset or model directory (tiny-scenes: tiny models trained offline on synthetic scene music)."),
-    tracks: int = typer.Option(36, "--tracks", min=1, help="Pieces in the generated catalog (six scene classes in turn)."),
+    tracks: int = typer.Option(72, "--tracks", min=1, help="Pieces in the generated catalog (six scene classes in turn)."),
     seconds: float = typer.Option(6.0, "--seconds", min=1.0, help="Length of each generated piece."),
 ) -> None:
     """Generate a small catalog of scene music, tag it on local Ray, index it and search it by scene."""
