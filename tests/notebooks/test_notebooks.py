@@ -1,6 +1,5 @@
 """The notebooks: stripped of outputs in git, and each runs top to bottom offline producing its plots."""
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -26,12 +25,12 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_offline_and_draws_its_plots(path, tmp_path_factory):
+def test_notebook_runs_offline_and_draws_its_plots(path, tmp_path_factory, monkeypatch):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     # Notebooks share one scratch folder per test session (02 reuses what 01 tagged), as they would for a user.
-    os.environ["MUSISCENE_NOTEBOOK_DIR"] = str(tmp_path_factory.getbasetemp() / "notebooks")
+    monkeypatch.setenv("MUSISCENE_NOTEBOOK_DIR", str(tmp_path_factory.getbasetemp() / "notebooks"))
     NotebookClient(notebook, timeout=1200, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path_factory.mktemp(path.stem))}}).execute()
     pngs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
