@@ -43,6 +43,7 @@ def get_app() -> typer.Typer:
             evaluate,
             models,
             repair,
+            report,
             search,
             serve,
             soundtrack,
@@ -63,6 +64,7 @@ def get_app() -> typer.Typer:
         app.command("soundtrack")(soundtrack.soundtrack)
         app.command("serve")(serve.serve)
         app.command("build-dataset")(build_dataset.build_dataset)
+        app.command("report")(report.report)
     return app
 
 

@@ -72,12 +72,13 @@ def train_demo(
     pieces: int = typer.Option(None, "--pieces", help="Synthetic pieces in the catalog."),
     workers: int = typer.Option(2, "--workers", help="Ray Train workers."),
     epochs: int = typer.Option(None, "--epochs"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data, the tiny models, pretraining and training."),
 ) -> None:
     """Generate scene music, train the tiny preset's adapter on 2 CPU workers and compare it with the untrained model."""
     from musiscene_core.pipelines.train import run
     from musiscene_core.train.demo import DemoSettings, run_demo
 
-    settings = DemoSettings(workdir=workdir, workers=workers)
+    settings = DemoSettings(workdir=workdir, workers=workers, seed=seed)
     if pieces is not None:
         settings.pieces = pieces
     if epochs is not None:

@@ -9,7 +9,8 @@ A model directory holds a `preset.json`:
               | {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}}  # MU-LLaMA's files
 
 The built-in presets `musiscene` and `mu-llama` look for their files under $MUSISCENE_MODELS/<name>/
-(default ~/.cache/musiscene/models/<name>/); `tiny` is built there offline on first use.
+(default ~/.cache/musiscene/models/<name>/); `tiny` (random weights, seconds) and `tiny-scenes` (the tiny
+architectures trained on synthetic scene music, a few minutes) are built there offline on first use.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -148,19 +150,33 @@ BUILTIN = {
 }
 
 
+def _build_tiny(root: Path) -> None:
+    from musiscene_core.models.tiny_preset import make_tiny
+
+    make_tiny(root)
+
+
+def _build_tiny_scenes(root: Path) -> None:
+    from musiscene_core.train.scenes_preset import make_tiny_scenes
+
+    make_tiny_scenes(root, say=lambda message: print(message, file=sys.stderr, flush=True))
+
+
+# Presets built offline into the models home on first use (then cached there).
+BUILT_OFFLINE = {"tiny": _build_tiny, "tiny-scenes": _build_tiny_scenes}
+
+
 def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
-    """A preset name (`tiny`, `musiscene`, `mu-llama`) or a model directory -> a loadable ModelSpec."""
+    """A preset name (`tiny`, `tiny-scenes`, `musiscene`, `mu-llama`) or a model directory -> a loadable ModelSpec."""
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
         if not (path / PRESET_FILE).is_file():
             raise UserError(f"model directory {str(path)!r} has no {PRESET_FILE}; build one with `musiscene models make-tiny` or see the README's model layout")
         return _from_directory(path, question)
-    if name_or_dir == "tiny":
-        root = models_home() / "tiny"
+    if name_or_dir in BUILT_OFFLINE:
+        root = models_home() / name_or_dir
         if not (root / PRESET_FILE).is_file():
-            from musiscene_core.models.tiny_preset import make_tiny
-
-            make_tiny(root)
+            BUILT_OFFLINE[name_or_dir](root)
         return _from_directory(root, question)
     if name_or_dir in BUILTIN:
         root = models_home() / name_or_dir
@@ -176,4 +192,4 @@ def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
         return _from_directory(root, question)
     if "/" in name_or_dir or name_or_dir.startswith("."):
         raise UserError(f"model directory {name_or_dir!r} does not exist")
-    raise UserError(f"unknown model {name_or_dir!r}; use a preset ({', '.join(['tiny', *BUILTIN])}) or a model directory")
+    raise UserError(f"unknown model {name_or_dir!r}; use a preset ({', '.join([*BUILT_OFFLINE, *BUILTIN])}) or a model directory")

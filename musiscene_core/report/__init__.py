@@ -1,0 +1,1 @@
+"""The catalog overview of a tagging output folder: data (`overview`), figures (`plots`), standalone HTML (`html`)."""
