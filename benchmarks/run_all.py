@@ -22,7 +22,7 @@ QUICK = {
     "synthetic_generation": ["--pieces", "20", "--seconds", "5", "--rounds", "2"],
     "gpu_bench": ["--tiny", "--rounds", "1", "--tracks", "8", "--batch-sizes", "4,8", "--max-new-tokens", "8"],
     "caption_throughput": ["--tracks", "8", "--batch-size", "4", "--max-new-tokens", "16", "--rounds", "2", "--audio-seconds", "10"],
-    "tag_throughput": ["--tracks", "8", "--seconds", "5"],
+    "tag_throughput": ["--sizes", "4", "8", "--seconds", "5", "--rounds", "1"],
     "train_throughput": ["--pieces", "48", "--epochs", "1", "--global-batch", "8"],
     "index_search": ["--sizes", "20000", "--datasets", "caption-like", "--latency-queries", "200"],
 }
