@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow.compute as pc
 
 from musiscene_core import tables
 from musiscene_core.errors import UserError
@@ -63,12 +64,15 @@ class CatalogOverview:
 
 def catalog_overview(dst: str, endpoint_url: str | None = None, clusters: int = 6, top_words: int = 15) -> CatalogOverview:
     """Read a tagging output folder (local or s3://) and summarise it; raises UserError when it holds no tracks."""
+    from musiscene_core.tagging.current import DELETED
     from musiscene_core.tagging.store import OutputStore
 
     if clusters < 1:
         raise UserError("--clusters must be at least 1")
     store = OutputStore.open(dst, endpoint_url)
-    current = store.latest_tracks()
+    current = store.current_tracks()  # the output tables' reading rule; files gone from the catalog are left out
+    if current is not None:
+        current = current.filter(pc.not_equal(current.column("status"), DELETED))
     if current is None or current.num_rows == 0:
         raise UserError(f"no tracks/ table under {dst}; tag a catalog into it first")
     status = np.array(current.column("status").to_pylist(), dtype=object)
