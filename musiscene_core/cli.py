@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from musiscene_core.commands import caption, catalog, demo, models, search, tag, train
+    from musiscene_core.commands import caption, catalog, demo, models, search, submit, tag, train
 
     app.command("demo")(demo.demo)
     app.add_typer(catalog.app, name="catalog")
@@ -28,6 +28,7 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.command("train")(train.train)
     app.command("train-demo")(train.train_demo)
+    submit.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
