@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from musiscene_core.models import resolve_model
+from musiscene_core.pipelines import placement
 from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.plan import plan_run
@@ -65,12 +66,6 @@ def _write(batch, **kwargs):
     return ShardWriter(**kwargs)(batch)
 
 
-def _pool(size: int):
-    from ray.data import ActorPoolStrategy
-
-    return ActorPoolStrategy(size=size)
-
-
 def run(config: TagConfig, on_progress=None) -> TagResult:
     """Tag `config.src` into `config.dst`; `on_progress(done, total)` is called as shards are committed."""
     import ray
@@ -92,28 +87,29 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
         on_progress(0, len(plan.todo))
     if plan.todo:
         init_ray(config.ray_address)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
-        device = "cuda" if gpus > 0 else "cpu"
-        model_actor = dict(batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor, num_gpus=gpus or None)
+        placement.configure_data_context(config)
+        place = placement.choose(config, ray.cluster_resources().get("GPU", 0))
+        model_actor = placement.model_actor_args(config, place)
         ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
                                  override_num_blocks=max(1, min(len(plan.todo), 200)))
-        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
+        ds = ds.map_batches(_decode, **placement.decode_args(config), fn_kwargs=dict(
             policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
             min_seconds=config.min_seconds, endpoint_url=config.endpoint_url))
         generation = dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p, seed=config.seed)
-        if gpus > 0 and not config.fuse_models:
-            ds = ds.map_batches(MertStage, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
-            ds = ds.map_batches(CaptionStage, compute=_pool(config.caption_actors),
+        device = place.device
+        if place.separate_pools:
+            ds = ds.map_batches(MertStage, compute=placement.actor_pool(config.mert_actors, config),
+                                fn_constructor_kwargs=dict(model=model, device=device), **model_actor)
+            ds = ds.map_batches(CaptionStage, compute=placement.actor_pool(config.caption_actors, config),
                                 fn_constructor_kwargs=dict(model=model, device=device, **generation), **model_actor)
-            ds = ds.map_batches(EmbedStage, compute=_pool(config.embed_actors), batch_size=config.model_batch_size,
-                                num_cpus=config.cpus_per_actor, fn_constructor_kwargs=dict(embedder_name=config.embedder))
+            ds = ds.map_batches(EmbedStage, compute=placement.actor_pool(config.embed_actors, config),
+                                batch_size=config.model_batch_size, num_cpus=config.cpus_per_actor,
+                                max_restarts=config.actor_restarts, fn_constructor_kwargs=dict(embedder_name=config.embedder))
         else:
-            ds = ds.map_batches(ModelChain, compute=_pool(config.mert_actors), fn_constructor_kwargs=dict(
+            ds = ds.map_batches(ModelChain, compute=placement.actor_pool(config.mert_actors, config), fn_constructor_kwargs=dict(
                 model=model, device=device, embedder_name=config.embedder, **generation), **model_actor)
-        ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url))
+        ds = ds.map_batches(_write, batch_size=config.shard_rows, **placement.task_args(config), fn_kwargs=dict(
+            dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url, run_id=run_id))
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for status, kind, duration in zip(batch["status"], batch["error_kind"], batch["duration_s"]):
                 result.processed += 1
