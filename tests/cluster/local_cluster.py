@@ -117,6 +117,18 @@ class LocalCluster:
                json.dumps({name: 100}), str(OBJECT_STORE_BYTES), str(NODE_MEMORY_BYTES), str(ports[0]), str(ports[1]),
                *(str(free_port()) for _ in range(6))]
         self._launch(name, cmd, ports)
+        # One node at a time: on a busy machine, nodes registering together can miss Ray's start-up deadline.
+        self.wait_for_node(name)
+
+    def wait_for_node(self, name: str, timeout: float = 240) -> None:
+        deadline = time.time() + timeout
+        while name not in self.alive_nodes().values():
+            node = self.nodes[name]
+            if node.proc.poll() is not None:
+                raise RuntimeError(f"ray node {name} exited: {(self.tmpdir / (name + '.log')).read_text()[-2000:]}")
+            if time.time() > deadline:
+                raise RuntimeError(f"ray node {name} did not join in {timeout:.0f} s")
+            time.sleep(1.0)
 
     # --- state, through the dashboard's state API ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from local_cluster import LocalCluster
+from local_cluster import LocalCluster, free_port
 from tag_helpers import write_catalog
 
 pytestmark = pytest.mark.integration
@@ -110,7 +110,7 @@ def test_cluster_errors_are_one_sentence(cluster):
     for args, token, expected in (
         (("jobs", "list"), False, "refused the request"),
         (("jobs", "status", "raysubmit_nosuchjob"), True, "no job 'raysubmit_nosuchjob'"),
-        (("jobs", "list", "--address", "http://127.0.0.1:9"), True, "cannot reach the Ray head"),
+        (("jobs", "list", "--address", f"http://127.0.0.1:{free_port()}"), True, "cannot reach the Ray head"),
     ):
         result = cluster.musiscene(*args, token=token)
         assert result.returncode == 2, result.stderr
@@ -152,6 +152,8 @@ def test_tagging_survives_a_worker_node_killed_mid_job(cluster, models_home, tmp
         time.sleep(0.2)
     committed_before = committed_shards(dst)
     cluster.kill_node(victim)
+    # What the autoscaler does after a spot loss; until it arrives the job waits on the surviving node.
+    cluster.add_worker("worker_tag_replacement", num_cpus=WORKER_CPUS)
     status = wait_for_job(cluster, submission_id)
     if status != "SUCCEEDED":
         # The backstop: one rerun of the same command resumes from the committed shards.
