@@ -95,8 +95,8 @@ def main() -> None:
         *(f"| {r['round']} | {r['planned']:.4f} | {r['measured']:.4f} | {r['ratio']:.2f} | {r['small_s']:.1f} | "
           f"{r['all_s']:.1f} | {r['model_s']:.4f} | {r['decode_s']:.4f} |" for r in rows),
         "",
-        f"planned / measured: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
-        "(target: within 0.70-1.30).",
+        (f"planned / measured: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
+         "(target: within 0.70-1.30)."),
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -9,7 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from musiscene_core.tagging.config import TagConfig
-from musiscene_core.tagging.planner import DEFAULT_SAMPLE, NIGHT_HOURS, ClusterShape, plan_tagging
+from musiscene_core.tagging.planner import (
+    DEFAULT_SAMPLE,
+    NIGHT_HOURS,
+    ClusterShape,
+    plan_tagging,
+)
 
 
 def plan_tag(config: TagConfig, cluster_gpus: int | None, gpu_type: str | None, price_per_gpu_hour: float | None,

@@ -86,7 +86,12 @@ def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str,
                    hop_s: float, min_seconds: float, endpoint_url: str | None, decode_batch_size: int,
                    model_batch_size: int, embedder: str | None, generation: dict) -> Profile:
     """Run the tagging stages on these tracks here, timing each stage separately."""
-    from musiscene_core.tagging.stages import CaptionStage, DecodeStage, EmbedStage, MertStage
+    from musiscene_core.tagging.stages import (
+        CaptionStage,
+        DecodeStage,
+        EmbedStage,
+        MertStage,
+    )
 
     if not uris:
         raise UserError("the catalog holds no audio files to profile")
@@ -124,9 +129,9 @@ def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str,
 def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Projection:
     """Scale the measured per-track costs to `todo` tracks on `shape`, stating each assumption."""
     assumptions = [
-        f"per-track costs measured on {profile.tracks} sampled tracks on this machine ({profile.device}), "
-        f"model batches of {profile.model_batch_size}; the rest of the catalog is like the sample "
-        f"(mean {profile.audio_s:.0f} s of audio, {profile.bytes / 1e6:.1f} MB per track)",
+        (f"per-track costs measured on {profile.tracks} sampled tracks on this machine ({profile.device}), "
+         f"model batches of {profile.model_batch_size}; the rest of the catalog is like the sample "
+         f"(mean {profile.audio_s:.0f} s of audio, {profile.bytes / 1e6:.2f} MB per track)"),
         f"{listed - todo} of {listed} tracks are already tagged by this model version and are skipped",
         "error files cost about as much as good ones (they are read and decoded before they fail)",
     ]

@@ -59,7 +59,7 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @classmethod
-    def start(cls, extra_env: dict | None = None) -> "LocalCluster":
+    def start(cls, extra_env: dict | None = None) -> LocalCluster:
         # A short path: Ray's Unix sockets live under it and their paths are limited to ~100 bytes.
         tmpdir = Path(tempfile.mkdtemp(prefix="msc-", dir="/tmp"))
         token = uuid.uuid4().hex + uuid.uuid4().hex

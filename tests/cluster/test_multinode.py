@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from local_cluster import LocalCluster, free_port
 from tag_helpers import write_catalog
 
