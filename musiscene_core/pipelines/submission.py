@@ -26,8 +26,8 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 def resolve_address(address: str | None) -> str:
-    """The dashboard address: --address, else RAY_ADDRESS; a bare host:port gets http://."""
-    address = address or os.environ.get("RAY_ADDRESS")
+    """The dashboard address: --address, else RAY_API_SERVER_ADDRESS or RAY_ADDRESS; a bare host:port gets http://."""
+    address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or os.environ.get("RAY_ADDRESS")
     if not address:
         raise UserError("no Ray cluster given: pass --address http://HEAD:8265 or set RAY_ADDRESS")
     if address.startswith("ray://") or address == "auto":
@@ -96,6 +96,8 @@ class Jobs:
         from ray.job_submission import JobSubmissionClient
 
         self.address = resolve_address(address)
+        # Ray's client prefers these variables over the address it is given; make them say the same.
+        os.environ["RAY_API_SERVER_ADDRESS"] = self.address
         token = auth_token()
         headers = {"Authorization": f"Bearer {token}"} if token else None
         try:

@@ -10,6 +10,7 @@ from musiscene_core.tagging.config import TagConfig
 
 
 def test_address_comes_from_the_option_or_ray_address(monkeypatch):
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
     monkeypatch.setenv("RAY_ADDRESS", "http://head:8265")
     assert submission.resolve_address(None) == "http://head:8265"
     assert submission.resolve_address("10.0.0.1:8265") == "http://10.0.0.1:8265"
