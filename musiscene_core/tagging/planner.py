@@ -84,8 +84,24 @@ def sample_evenly(items: list, size: int) -> list:
 
 def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str, *, policy: str, window_s: float,
                    hop_s: float, min_seconds: float, endpoint_url: str | None, decode_batch_size: int,
-                   model_batch_size: int, embedder: str | None, generation: dict) -> Profile:
-    """Run the tagging stages on these tracks here, timing each stage separately."""
+                   model_batch_size: int, embedder: str | None, generation: dict, torch_threads: int = 1) -> Profile:
+    """Run the tagging stages on these tracks here, timing each stage separately, with the CPU threads a
+    model actor of the job gets (`torch_threads`: Ray gives an actor as many as its whole CPUs, at least one)."""
+    import torch
+
+    if not uris:
+        raise UserError("the catalog holds no audio files to profile")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    try:
+        return _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_seconds, endpoint_url,
+                        decode_batch_size, model_batch_size, embedder, generation)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_seconds, endpoint_url, decode_batch_size,
+             model_batch_size, embedder, generation) -> Profile:
     from musiscene_core.tagging.stages import (
         CaptionStage,
         DecodeStage,
@@ -93,8 +109,6 @@ def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str,
         MertStage,
     )
 
-    if not uris:
-        raise UserError("the catalog holds no audio files to profile")
     started = time.perf_counter()
     mert, caption = MertStage(model, device=device), CaptionStage(model, device=device, **generation)
     embed = EmbedStage(embedder, device=device)
@@ -207,5 +221,5 @@ def plan_tagging(config, shape: ClusterShape, sample_size: int = DEFAULT_SAMPLE)
         window_s=config.window_s, hop_s=config.hop_s, min_seconds=config.min_seconds, endpoint_url=config.endpoint_url,
         decode_batch_size=config.decode_batch_size, model_batch_size=config.model_batch_size, embedder=config.embedder,
         generation=dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                        seed=config.seed))
+                        seed=config.seed), torch_threads=max(1, int(config.cpus_per_actor)))
     return project(profile, listed, len(todo), shape)
