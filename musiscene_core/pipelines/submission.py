@@ -9,6 +9,7 @@ refuses, an unknown job id) becomes a one-sentence `UserError`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shlex
 import time
@@ -145,6 +146,8 @@ class Jobs:
     def follow(self, job_id: str, write) -> str:
         """Stream the job's logs to `write` until it ends; returns its final status."""
         self.info(job_id)  # an unknown id fails here, with one sentence
+        # Ray logs the closing of the log stream at INFO on stderr; the final status says the same, once.
+        logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)
 
         async def tail():
             async for chunk in self._client.tail_job_logs(job_id):
