@@ -30,7 +30,7 @@ def plan_tag(config: TagConfig, cluster_gpus: int | None, gpu_type: str | None, 
     p = projection.profile
     table = Table(title=f"tagging plan: {projection.target}", show_header=False)
     table.add_row("tracks", f"{projection.tracks_todo:,} to tag of {projection.tracks_listed:,} listed")
-    table.add_row("measured per track", f"decode {p.decode_s:.3f} s (CPU), MERT {p.mert_s:.3f} s, caption {p.caption_s:.3f} s, "
+    table.add_row("measured per track", f"decode {p.decode_s:.3f} s and write {p.write_s:.3f} s (CPU), MERT {p.mert_s:.3f} s, caption {p.caption_s:.3f} s, "
                   f"embed {p.embed_s:.3f} s on {p.device}; model load {p.load_s:.1f} s")
     table.add_row("wall time", f"{projection.wall_hours:.2f} h ({projection.seconds_per_track:.4f} s per track)")
     if projection.gpu_hours is not None:

@@ -30,6 +30,7 @@ class Profile:
     tracks: int
     ok: int
     decode_s: float  # CPU seconds to read, hash, decode and resample one track
+    write_s: float  # CPU seconds to commit one track's rows (Parquet shards)
     mert_s: float
     caption_s: float
     embed_s: float
@@ -84,7 +85,8 @@ def sample_evenly(items: list, size: int) -> list:
 
 def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str, *, policy: str, window_s: float,
                    hop_s: float, min_seconds: float, endpoint_url: str | None, decode_batch_size: int,
-                   model_batch_size: int, embedder: str | None, generation: dict, torch_threads: int = 1) -> Profile:
+                   model_batch_size: int, embedder: str | None, generation: dict, shard_rows: int = 64,
+                   torch_threads: int = 1) -> Profile:
     """Run the tagging stages on these tracks here, timing each stage separately, with the CPU threads a
     model actor of the job gets (`torch_threads`: Ray gives an actor as many as its whole CPUs, at least one)."""
     import torch
@@ -95,18 +97,21 @@ def profile_tracks(uris: list[str], fingerprints: list[str], model, device: str,
     torch.set_num_threads(torch_threads)
     try:
         return _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_seconds, endpoint_url,
-                        decode_batch_size, model_batch_size, embedder, generation)
+                        decode_batch_size, model_batch_size, embedder, generation, shard_rows)
     finally:
         torch.set_num_threads(threads)
 
 
 def _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_seconds, endpoint_url, decode_batch_size,
-             model_batch_size, embedder, generation) -> Profile:
+             model_batch_size, embedder, generation, shard_rows) -> Profile:
+    import tempfile
+
     from musiscene_core.tagging.stages import (
         CaptionStage,
         DecodeStage,
         EmbedStage,
         MertStage,
+        ShardWriter,
     )
 
     started = time.perf_counter()
@@ -114,7 +119,7 @@ def _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_sec
     embed = EmbedStage(embedder, device=device)
     load_s = time.perf_counter() - started
     decode = DecodeStage(policy=policy, window_s=window_s, hop_s=hop_s, min_seconds=min_seconds, endpoint_url=endpoint_url)
-    totals = dict(decode=0.0, mert=0.0, caption=0.0, embed=0.0)
+    totals = dict(decode=0.0, mert=0.0, caption=0.0, embed=0.0, write=0.0)
     ok, audio_s, size = 0, 0.0, 0.0
     decoded = []
     for start in range(0, len(uris), decode_batch_size):
@@ -124,18 +129,28 @@ def _profile(uris, fingerprints, model, device, policy, window_s, hop_s, min_sec
         decoded.append(decode(batch))
         totals["decode"] += time.perf_counter() - t
     merged = {key: np.concatenate([b[key] for b in decoded]) for key in decoded[0]}
+    tagged = []
     for start in range(0, len(uris), model_batch_size):
         batch = {key: value[start:start + model_batch_size] for key, value in merged.items()}
         for name, stage in (("mert", mert), ("caption", caption), ("embed", embed)):
             t = time.perf_counter()
             batch = stage(batch)
             totals[name] += time.perf_counter() - t
+        tagged.append(batch)
         good = batch["status"] == "ok"
         ok += int(good.sum())
         audio_s += float(np.nansum(batch["duration_s"][good]))
         size += float(batch["bytes"].sum())
+    results = {key: np.concatenate([b[key] for b in tagged]) for key in tagged[0]}
+    with tempfile.TemporaryDirectory(prefix="musiscene-plan-") as scratch:
+        writer = ShardWriter(scratch, model_version="plan-profile", run_id="plan")
+        for start in range(0, len(uris), shard_rows):
+            t = time.perf_counter()
+            writer({key: value[start:start + shard_rows] for key, value in results.items()})
+            totals["write"] += time.perf_counter() - t
     n = len(uris)
-    return Profile(device=device, tracks=n, ok=ok, decode_s=totals["decode"] / n, mert_s=totals["mert"] / n,
+    return Profile(device=device, tracks=n, ok=ok, decode_s=totals["decode"] / n, write_s=totals["write"] / n,
+                   mert_s=totals["mert"] / n,
                    caption_s=totals["caption"] / n, embed_s=totals["embed"] / n, load_s=load_s,
                    audio_s=audio_s / max(ok, 1), bytes=size / n, model_batch_size=model_batch_size)
 
@@ -152,8 +167,8 @@ def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Pr
     if shape.gpus is None:
         # This machine: one fused model actor; decode tasks run on the cores the model leaves free.
         spare = max(shape.cpus - 1, 1)
-        per_track = max(profile.model_s, profile.decode_s / spare)
-        assumptions.append(f"runs here: one model actor, decode overlapped on {spare} other core(s); "
+        per_track = max(profile.model_s, (profile.decode_s + profile.write_s) / spare)
+        assumptions.append(f"runs here: one model actor, decode and writing overlapped on {spare} other core(s); "
                            "Ray start-up (seconds to tens of seconds) and the index build are not included")
         wall_s = profile.load_s + todo * per_track
         return Projection(listed, todo, f"this machine ({profile.device}, {shape.cpus} cores)", per_track,
@@ -170,8 +185,9 @@ def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Pr
         assumptions.append(f"each {gpu} runs the models at the speed measured on this machine's {profile.device}")
     per_gpu_s = profile.model_s
     per_track = per_gpu_s / shape.gpus
-    decode_cores = profile.decode_s / per_gpu_s if per_gpu_s > 0 else math.inf
-    assumptions.append(f"decode keeps up: it needs {decode_cores:.1f} CPU core(s) per GPU (give the GPU nodes at least that many)")
+    decode_cores = (profile.decode_s + profile.write_s) / per_gpu_s if per_gpu_s > 0 else math.inf
+    assumptions.append(f"decode and writing keep up: they need {decode_cores:.1f} CPU core(s) per GPU "
+                       "(give the GPU nodes at least that many)")
     assumptions.append(f"every GPU is busy from start to end; model loading ({profile.load_s:.0f} s) once per GPU; "
                        "node boot and image pull (minutes, billed) are not included")
     wall_s = profile.load_s + todo * per_track
@@ -221,5 +237,5 @@ def plan_tagging(config, shape: ClusterShape, sample_size: int = DEFAULT_SAMPLE)
         window_s=config.window_s, hop_s=config.hop_s, min_seconds=config.min_seconds, endpoint_url=config.endpoint_url,
         decode_batch_size=config.decode_batch_size, model_batch_size=config.model_batch_size, embedder=config.embedder,
         generation=dict(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                        seed=config.seed), torch_threads=max(1, int(config.cpus_per_actor)))
+                        seed=config.seed), shard_rows=config.shard_rows, torch_threads=max(1, int(config.cpus_per_actor)))
     return project(profile, listed, len(todo), shape)
