@@ -47,6 +47,7 @@ def get_app() -> typer.Typer:
             search,
             serve,
             soundtrack,
+            submit,
             tag,
             train,
         )
@@ -65,6 +66,7 @@ def get_app() -> typer.Typer:
         app.command("serve")(serve.serve)
         app.command("build-dataset")(build_dataset.build_dataset)
         app.command("report")(report.report)
+        submit.register(app)
     return app
 
 

@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from musiscene_core.errors import UserError
 from musiscene_core.tagging.config import TagConfig
 
 
 def tag(
     src: str = typer.Argument(..., help="Catalog: folder, s3://bucket/prefix, or CSV/Parquet manifest with a 'uri' column."),
-    out: str = typer.Option(..., "--out", "-o", help="Output folder (local or s3://)."),
+    out: str = typer.Option(None, "--out", "-o", help="Output folder (local or s3://); required unless --plan."),
     model: str = typer.Option(None, "--model", "-m", help="Preset (musiscene, mu-llama, tiny) or model directory; tiny has random weights, for trying the pipeline. [default: musiscene]"),
     config_file: str = typer.Option(None, "--config", help="YAML file of TagConfig options; command-line options override it."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint for SRC and --out."),
@@ -31,6 +32,11 @@ def tag(
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Also retry unchanged files whose audio was unusable (reruns always retry transient errors)."),
     no_index: bool = typer.Option(False, "--no-index", help="Do not build the FAISS indexes at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    plan: bool = typer.Option(False, "--plan", help="Do not tag: profile a sample here and project time and cost of the whole run."),
+    cluster_gpus: int = typer.Option(None, "--cluster-gpus", help="With --plan: GPUs of the target cluster (default: this machine)."),
+    gpu_type: str = typer.Option(None, "--gpu-type", help="With --plan: the cluster's GPU, e.g. A10G, L40S, H100 (a label for the report)."),
+    price_per_gpu_hour: float = typer.Option(None, "--price-per-gpu-hour", help="With --plan: price of one GPU-hour, for the cost."),
+    sample: int = typer.Option(None, "--sample", help="With --plan: tracks to profile (default 100; all when fewer)."),
 ) -> None:
     """Decode, MERT, caption and embed every track of SRC on Ray; resumable: rerun to continue."""
     overrides = dict(
@@ -39,10 +45,17 @@ def tag(
         model_batch_size=batch_size, shard_rows=shard_rows, max_new_tokens=max_new_tokens,
         force=force or None, retry_errors=retry_errors or None, build_index=False if no_index else None,
     )
+    if not out and not plan:
+        raise UserError("--out is required (where the tables and indexes go)")
     if config_file:
         config = TagConfig.from_yaml(config_file, src=src, dst=out, **overrides)
     else:
         config = TagConfig(src=src, dst=out, **{k: v for k, v in overrides.items() if v is not None}).validate()
+    if plan:
+        from musiscene_core.commands.tag_plan import plan_tag
+
+        plan_tag(config, cluster_gpus, gpu_type, price_per_gpu_hour, sample, as_json)
+        return
     summary = run_tag(config, quiet=as_json)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

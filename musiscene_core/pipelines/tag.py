@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from musiscene_core import tables
 from musiscene_core.errors import RunInterrupted
 from musiscene_core.models import resolve_model
+from musiscene_core.pipelines import placement
 from musiscene_core.pipelines.driver import DriverRef, sigterm_interrupts, stop_on_sigterm, validate_model, worker_failure
 from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.tagging.config import TagConfig
@@ -93,16 +94,14 @@ def _watched(stage: type) -> type:
     return Watched
 
 
-def _map_stage(ds, stage: Stage, driver: DriverRef, run_id: str):
-    """One stage onto Ray Data: stateless CPU tasks, or an actor pool that builds the stage once per actor."""
+def _map_stage(ds, stage: Stage, config: TagConfig, driver: DriverRef, run_id: str):
+    """One stage onto Ray Data: stateless CPU tasks, or an actor pool that builds the stage once per actor;
+    pools, concurrency and failure policy as `placement` decides."""
     if stage.actors is None:
-        return ds.map_batches(_run_task, batch_size=stage.batch_size, num_cpus=stage.num_cpus,
-                              fn_kwargs=dict(stage=stage, driver=driver, run_id=run_id))
-    from ray.data import ActorPoolStrategy
-
-    return ds.map_batches(_watched(stage.cls), compute=ActorPoolStrategy(size=stage.actors),
-                          fn_constructor_kwargs=dict(driver=driver, **stage.kwargs), batch_size=stage.batch_size,
-                          num_cpus=stage.num_cpus, num_gpus=stage.num_gpus or None)
+        return ds.map_batches(_run_task, fn_kwargs=dict(stage=stage, driver=driver, run_id=run_id),
+                              **placement.stage_args(stage, config))
+    return ds.map_batches(_watched(stage.cls), fn_constructor_kwargs=dict(driver=driver, **stage.kwargs),
+                          **placement.stage_args(stage, config))
 
 
 def _new_run_id(started: float) -> str:
@@ -160,15 +159,15 @@ def _process(config: TagConfig, model, version: str, plan, result: TagResult, on
     connected_here = not ray.is_initialized()
     init_ray(config.ray_address, gpus_per_actor=config.gpus_per_actor)
     sigterm_interrupts()
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    placement.configure_data_context(config)
     driver = DriverRef.this_process()
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
     device = "cuda" if gpus > 0 else "cpu"
     ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
                              override_num_blocks=max(1, min(len(plan.todo), 200)))
-    for stage in build_stages(config, model, version, device=device, gpus_per_actor=gpus):
-        ds = _map_stage(ds, stage, driver, result.run_id)
+    for stage in build_stages(config, model, version, device=device, gpus_per_actor=gpus, run_id=result.run_id):
+        ds = _map_stage(ds, stage, config, driver, result.run_id)
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for status, kind, duration in zip(batch["status"], batch["error_kind"], batch["duration_s"]):

@@ -48,6 +48,13 @@ class TagConfig:
     # where the stages share the same cores; with GPUs each stage gets its own pool unless this is set.
     fuse_models: bool = False
     shard_rows: int = 64  # rows per committed Parquet shard: the most work a crash can lose
+    # Placement, scaling and failure policy on a cluster (musiscene_core.pipelines.placement explains each).
+    max_actors: int | None = None  # None: fixed pools; N: each model pool autoscales from its size up to N
+    decode_cpus: float | None = None  # CPUs per decode task; None: cpus_per_actor
+    decode_tasks: int | None = None  # decode tasks at once (bounds decoded audio in flight); None: 2 per model actor
+    object_store_limit: str | None = None  # e.g. "8GB": the object store the whole job may use; None: Ray's default
+    task_retries: int = 3  # retries of a decode/write task whose worker or node died
+    actor_restarts: int = -1  # restarts of a model actor whose node died (-1: unlimited)
     force: bool = False
     retry_errors: bool = False  # also retry permanent errors (not usable audio) of unchanged files
     build_index: bool = True
@@ -69,6 +76,14 @@ class TagConfig:
             raise UserError("max-inline-s must be at least one window (window_s)")
         if self.gpus_per_actor is not None and self.gpus_per_actor < 0:
             raise UserError("gpus-per-actor cannot be negative")
+        if self.max_actors is not None and self.max_actors < self.mert_actors:
+            raise UserError("max-actors must be at least the pool size (mert-actors)")
+        if self.decode_tasks is not None and self.decode_tasks < 1:
+            raise UserError("decode-tasks must be at least 1")
+        if self.decode_cpus is not None and self.decode_cpus <= 0:
+            raise UserError("decode-cpus must be positive")
+        if self.task_retries < 0 or self.actor_restarts < -1:
+            raise UserError("task-retries must be at least 0 and actor-restarts at least -1 (unlimited)")
         return self
 
     @classmethod

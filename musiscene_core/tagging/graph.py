@@ -62,7 +62,7 @@ def fuse_models(config: TagConfig, gpus_per_actor: float) -> bool:
 
 
 def build_stages(config: TagConfig, model, model_version: str | None, device: str | None,
-                 gpus_per_actor: float = 0.0, last: str = WRITE) -> list[Stage]:
+                 gpus_per_actor: float = 0.0, last: str = WRITE, run_id: str | None = None) -> list[Stage]:
     """The stages of a tagging run from decoding up to and including `last` (one of ORDER).
 
     `model` is the run's ModelSpec, `device` the device the model stages load onto (None: CUDA when
@@ -75,7 +75,7 @@ def build_stages(config: TagConfig, model, model_version: str | None, device: st
     model_actor = dict(batch_size=config.model_batch_size, num_cpus=cpus, num_gpus=gpus_per_actor)
     # MERT reads long tracks again itself, as a stream of window groups, with the decode stage's settings.
     decode = config.decode_settings()
-    stages = [Stage(DECODE, DecodeStage, decode, batch_size=config.decode_batch_size, num_cpus=cpus)]
+    stages = [Stage(DECODE, DecodeStage, decode, batch_size=config.decode_batch_size, num_cpus=config.decode_cpus or cpus)]
     if EMBED in wanted and fuse_models(config, gpus_per_actor):
         stages.append(Stage(MODELS, ModelChain, dict(model=model, device=device, embedder_name=config.embedder, decode=decode,
                                                      **generation), actors=config.mert_actors, **model_actor))
@@ -95,5 +95,5 @@ def build_stages(config: TagConfig, model, model_version: str | None, device: st
             raise ValueError("the write stage needs the model version it records")
         window_policy = policy_record(config.policy, config.window_s, config.hop_s)
         stages.append(Stage(WRITE, ShardWriter, dict(dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url,
-                                                     window_policy=window_policy), batch_size=config.shard_rows, num_cpus=cpus))
+                                                     window_policy=window_policy, run_id=run_id), batch_size=config.shard_rows, num_cpus=cpus))
     return stages

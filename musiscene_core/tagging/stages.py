@@ -9,6 +9,7 @@ keeps flowing as an error row with a reason.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -274,15 +275,25 @@ class EmbedStage:
 class ShardWriter:
     """Writes one atomic shard per table for the batch and returns a small summary batch."""
 
-    def __init__(self, dst: str, model_version: str, window_policy: dict, endpoint_url: str | None = None):
+    def __init__(self, dst: str, model_version: str, window_policy: dict, endpoint_url: str | None = None,
+                 run_id: str | None = None):
         from musiscene_core.tagging.store import OutputStore
 
         self.store = OutputStore.open(dst, endpoint_url)
         self.model_version = model_version
         self.window_policy = window_policy  # policy_record(...) of the run: written on every features row
+        self.run_id = run_id
+
+    def _shard_id(self, batch: dict) -> str:
+        """Within a run, the same tracks always get the same shard name: a write retried after its worker or node
+        died (Ray re-runs lost tasks) replaces its own shard instead of committing the tracks twice."""
+        if self.run_id is None:
+            return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        digest = hashlib.sha256("\n".join(f"{u}\t{f}" for u, f in zip(batch["uri"], batch["fingerprint"])).encode())
+        return f"{self.run_id}-{digest.hexdigest()[:16]}"
 
     def __call__(self, batch: dict) -> dict:
-        shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        shard_id = self._shard_id(batch)
         ok = _ok_indices(batch)
         if ok:
             ids = [batch["track_id"][i] for i in ok]
