@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup fad-venv browser demo test test-fast bench clean
+.PHONY: setup fad-venv browser demo test test-fast lint bench clean
 
 $(BIN)/musiscene: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# ruff with the project's settings (pyproject.toml): lint, and the formatter's check.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"

@@ -59,26 +59,50 @@ def tiny_setup(workdir: Path) -> Setup:
     spec = resolve_model(str(make_tiny(workdir / "tiny")))
     captioner = spec.load_captioner("cpu")
     cfg = captioner.config
-    return Setup("tiny preset", spec.load_mert("cpu"), captioner, spec.question, torch.device("cpu"), [
-        f"- model: the tiny preset (random weights): MERT {cfg.adapter.mert_layers - 1} layers x {cfg.adapter.mert_dim}, "
-        f"LLaMA {cfg.llama.n_layers} layers x {cfg.llama.dim}, vocabulary {cfg.llama.vocab_size}, float32 on the CPU",
-    ])
+    return Setup(
+        "tiny preset",
+        spec.load_mert("cpu"),
+        captioner,
+        spec.question,
+        torch.device("cpu"),
+        [
+            f"- model: the tiny preset (random weights): MERT {cfg.adapter.mert_layers - 1} layers x {cfg.adapter.mert_dim}, "
+            f"LLaMA {cfg.llama.n_layers} layers x {cfg.llama.dim}, vocabulary {cfg.llama.vocab_size}, float32 on the CPU",
+        ],
+    )
 
 
 MERT_V1_330M = {  # the architecture fields of m-a-p/MERT-v1-330M's config.json
-    "model_type": "mert_model", "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-    "intermediate_size": 4096, "hidden_act": "gelu", "layer_norm_eps": 1e-5, "feat_extract_norm": "group",
-    "feat_extract_activation": "gelu", "feat_proj_layer_norm": True, "conv_dim": [512] * 7,
-    "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_bias": False,
-    "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16, "do_stable_layer_norm": True,
+    "model_type": "mert_model",
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-5,
+    "feat_extract_norm": "group",
+    "feat_extract_activation": "gelu",
+    "feat_proj_layer_norm": True,
+    "conv_dim": [512] * 7,
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_bias": False,
+    "num_conv_pos_embeddings": 128,
+    "num_conv_pos_embedding_groups": 16,
+    "do_stable_layer_norm": True,
     "sample_rate": 24000,
 }
-MERT_PREPROCESSOR = {"feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1, "sampling_rate": 24000, "do_normalize": True}
+MERT_PREPROCESSOR = {
+    "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+    "feature_size": 1,
+    "sampling_rate": 24000,
+    "do_normalize": True,
+}
 
 
 def random_mert(device: torch.device, dtype: torch.dtype, config: dict = MERT_V1_330M):
-    from musiscene_core.models.mert.encoder import MertEncoder
     from musiscene_core.models.mert.configuration import read_mert_spec
+    from musiscene_core.models.mert.encoder import MertEncoder
     from musiscene_core.models.mert.modeling import MertModel
 
     spec = read_mert_spec(config, MERT_PREPROCESSOR, "benchmark")
@@ -93,7 +117,9 @@ def llama_7b_config():
     from musiscene_core.models.mullama.configuration import LlamaConfig, MuLlamaConfig, MusicAdapterConfig
 
     llama = LlamaConfig(dim=4096, n_layers=32, n_heads=32, vocab_size=32000, ffn_hidden_dim=11008, norm_eps=1e-5, lora_rank=16)
-    return MuLlamaConfig(llama, MusicAdapterConfig(mert_layers=25, mert_dim=1024, dim=4096, hidden_dim=4 * 4096), prefix_layers=20)
+    return MuLlamaConfig(
+        llama, MusicAdapterConfig(mert_layers=25, mert_dim=1024, dim=4096, hidden_dim=4 * 4096), prefix_layers=20
+    )
 
 
 def random_captioner(cfg, device: torch.device, dtype: torch.dtype, tokenizer_dir: Path):
@@ -156,13 +182,20 @@ def real_size_setup(workdir: Path, dtype_name: str) -> Setup:
     cfg = llama_7b_config()
     captioner = random_captioner(cfg, device, dtype, workdir)
     counts = {g: sum(p.numel() for p in ps.values()) for g, ps in captioner.parameter_groups().items()}
-    return Setup("real-size", mert, captioner, MUSISCENE_QUESTION, device, [
-        f"- model: random weights in real-size architectures, {dtype_name} on {torch.cuda.get_device_name()}",
-        f"- MERT: MERT-v1-330M configuration ({mert_params:,} parameters)",
-        f"- captioner: LLaMA-2-7B dimensions (dim {cfg.llama.dim}, {cfg.llama.n_layers} layers, {cfg.llama.n_heads} heads, "
-        f"FFN {cfg.llama.ffn_hidden_dim}, vocabulary {cfg.llama.vocab_size}) + MU-LLaMA adapter ({cfg.prefix_layers} prefixed "
-        f"layers, LoRA rank {cfg.llama.lora_rank}): " + ", ".join(f"{g} {n:,}" for g, n in counts.items()) + " parameters",
-    ])
+    return Setup(
+        "real-size",
+        mert,
+        captioner,
+        MUSISCENE_QUESTION,
+        device,
+        [
+            f"- model: random weights in real-size architectures, {dtype_name} on {torch.cuda.get_device_name()}",
+            f"- MERT: MERT-v1-330M configuration ({mert_params:,} parameters)",
+            f"- captioner: LLaMA-2-7B dimensions (dim {cfg.llama.dim}, {cfg.llama.n_layers} layers, {cfg.llama.n_heads} heads, "
+            f"FFN {cfg.llama.ffn_hidden_dim}, vocabulary {cfg.llama.vocab_size}) + MU-LLaMA adapter ({cfg.prefix_layers} prefixed "
+            f"layers, LoRA rank {cfg.llama.lora_rank}): " + ", ".join(f"{g} {n:,}" for g, n in counts.items()) + " parameters",
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -230,11 +263,19 @@ def measure(setup: Setup, tracks: int, batch_size: int, max_new_tokens: int, rou
     ref_results, batch_results = outputs["reference"], outputs["batched"]
     ref_ids = [ids for r in ref_results for ids in r.token_ids]
     batch_ids = [ids for r in batch_results for ids in r.token_ids]
-    single = np.concatenate([setup.captioner.next_token_logits(features[i:i + 1], setup.question) for i in range(batch_size)])
+    single = np.concatenate([setup.captioner.next_token_logits(features[i : i + 1], setup.question) for i in range(batch_size)])
     together = setup.captioner.next_token_logits(features[:batch_size], setup.question)
     return Measurement(
-        tracks, batch_size, max_new_tokens, audio_seconds, mert_s, reference_s, batched_s,
-        sum(map(len, ref_ids)), sum(map(len, batch_ids)), sum(a == b for a, b in zip(ref_ids, batch_ids)),
+        tracks,
+        batch_size,
+        max_new_tokens,
+        audio_seconds,
+        mert_s,
+        reference_s,
+        batched_s,
+        sum(map(len, ref_ids)),
+        sum(map(len, batch_ids)),
+        sum(a == b for a, b in zip(ref_ids, batch_ids)),
         float(np.mean([common_prefix(a, b) for a, b in zip(ref_ids, batch_ids)])),
         float(np.abs(single - together).max() / np.abs(single).max()),
     )
@@ -258,46 +299,51 @@ def report(setup: Setup, m: Measurement, rounds: int, started: float, machine: M
 
     end_to_end_ref = m.reference_s.map(lambda t: m.tracks / (m.mert_s + t))
     end_to_end_batched = m.batched_s.map(lambda t: m.tracks / (m.mert_s + t))
-    return "\n".join([
-        f"# Caption throughput ({setup.name})",
-        "",
-        f"`{command}`",
-        "",
-        f"{m.tracks} tracks, greedy decoding, at most {m.max_new_tokens} new tokens per caption. Every number is the "
-        f"median (min–max) over {rounds} rounds after a warm-up call; the two modes take turns in each round, on the "
-        "same weights and features in the same run, and ratios pair each round's two runs.",
-        "`reference` = one track per `generate` call (batch 1, KV cache), as MU-LLaMA's inference loops over a catalog; "
-        f"`batched` = {m.batch_size} tracks per call (left-padded prompts, one KV cache), as `musiscene caption` and the "
-        "tagging job run.",
-        "",
-        "| decoding | captions/s | new tokens/s | seconds for all captions | new tokens |",
-        "|---|---:|---:|---:|---:|",
-        f"| reference (batch 1) | {rate(m.tracks, m.reference_s)} | {rate(m.reference_tokens, m.reference_s)} | {m.reference_s.text()} | {m.reference_tokens:,} |",
-        f"| batched (batch {m.batch_size}) | {rate(m.tracks, m.batched_s)} | {rate(m.batched_tokens, m.batched_s)} | {m.batched_s.text()} | {m.batched_tokens:,} |",
-        "",
-        f"**Batched / reference: {ratio(m.reference_s, m.batched_s).text('{:.1f}x')} captions per second.** "
-        f"Identical token sequences in both modes: {m.identical} of {m.tracks} (on average the first "
-        f"{m.common_prefix:.1f} tokens agree); first-token logits of batch 1 vs batch {m.batch_size} differ by at most "
-        f"{m.logits_difference:.1e} of the largest logit."
-        + ("" if m.identical == m.tracks else
-           f" Batch 1 and batch {m.batch_size} run different matrix kernels whose roundings differ in half precision; "
-           "where a random model's two best tokens are nearly tied, that flips a greedy choice and the sequences part."),
-        "",
-        f"End to end with MERT ({m.audio_seconds:g} s of audio per track, one track per MERT call, "
-        f"{m.mert_s / m.tracks * 1000:.0f} ms per track, one timing): reference {end_to_end_ref.text('{:,.2f}')} captions/s, "
-        f"batched {end_to_end_batched.text('{:,.2f}')} captions/s ({ratio(end_to_end_batched, end_to_end_ref).text('{:.1f}x')}).",
-        "",
-        "Setup:",
-        "",
-        *setup.description,
-        "",
-        "Machine:",
-        "",
-        *machine_lines(machine),
-        "",
-        f"Run took {time.time() - started:.0f} s in all.",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# Caption throughput ({setup.name})",
+            "",
+            f"`{command}`",
+            "",
+            f"{m.tracks} tracks, greedy decoding, at most {m.max_new_tokens} new tokens per caption. Every number is the "
+            f"median (min–max) over {rounds} rounds after a warm-up call; the two modes take turns in each round, on the "
+            "same weights and features in the same run, and ratios pair each round's two runs.",
+            "`reference` = one track per `generate` call (batch 1, KV cache), as MU-LLaMA's inference loops over a catalog; "
+            f"`batched` = {m.batch_size} tracks per call (left-padded prompts, one KV cache), as `musiscene caption` and the "
+            "tagging job run.",
+            "",
+            "| decoding | captions/s | new tokens/s | seconds for all captions | new tokens |",
+            "|---|---:|---:|---:|---:|",
+            f"| reference (batch 1) | {rate(m.tracks, m.reference_s)} | {rate(m.reference_tokens, m.reference_s)} | {m.reference_s.text()} | {m.reference_tokens:,} |",
+            f"| batched (batch {m.batch_size}) | {rate(m.tracks, m.batched_s)} | {rate(m.batched_tokens, m.batched_s)} | {m.batched_s.text()} | {m.batched_tokens:,} |",
+            "",
+            f"**Batched / reference: {ratio(m.reference_s, m.batched_s).text('{:.1f}x')} captions per second.** "
+            f"Identical token sequences in both modes: {m.identical} of {m.tracks} (on average the first "
+            f"{m.common_prefix:.1f} tokens agree); first-token logits of batch 1 vs batch {m.batch_size} differ by at most "
+            f"{m.logits_difference:.1e} of the largest logit."
+            + (
+                ""
+                if m.identical == m.tracks
+                else f" Batch 1 and batch {m.batch_size} run different matrix kernels whose roundings differ in half precision; "
+                "where a random model's two best tokens are nearly tied, that flips a greedy choice and the sequences part."
+            ),
+            "",
+            f"End to end with MERT ({m.audio_seconds:g} s of audio per track, one track per MERT call, "
+            f"{m.mert_s / m.tracks * 1000:.0f} ms per track, one timing): reference {end_to_end_ref.text('{:,.2f}')} captions/s, "
+            f"batched {end_to_end_batched.text('{:,.2f}')} captions/s ({ratio(end_to_end_batched, end_to_end_ref).text('{:.1f}x')}).",
+            "",
+            "Setup:",
+            "",
+            *setup.description,
+            "",
+            "Machine:",
+            "",
+            *machine_lines(machine),
+            "",
+            f"Run took {time.time() - started:.0f} s in all.",
+            "",
+        ]
+    )
 
 
 def main() -> None:
@@ -307,11 +353,19 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="caption length limit")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per decoding mode (after a warm-up)")
     parser.add_argument("--audio-seconds", type=float, default=60.0, help="audio per track fed to MERT")
-    parser.add_argument("--real-size", action="store_true", help="GPU only: real-size architectures, random weights, bf16 on CUDA")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads [default: 1 in the tiny mode (steady timings on a shared machine), torch's own with --real-size]")
+    parser.add_argument(
+        "--real-size", action="store_true", help="GPU only: real-size architectures, random weights, bf16 on CUDA"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads [default: 1 in the tiny mode (steady timings on a shared machine), torch's own with --real-size]",
+    )
     parser.add_argument("--dtype", choices=("bfloat16", "float16", "float32"), default="bfloat16", help="--real-size precision")
-    parser.add_argument("--out", type=Path, default=None, help="report path [default: benchmarks/results/caption_throughput(_real_size).md]")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="report path [default: benchmarks/results/caption_throughput(_real_size).md]"
+    )
     args = parser.parse_args()
 
     started = time.time()

@@ -83,9 +83,11 @@ def measure(path: Path, fmt: str, audio_s: float, rounds: int) -> Row:
 
 def library_versions() -> str:
     codec_version = ".".join(map(str, av.library_versions["libavcodec"]))
-    return (f"- PyAV {av.__version__} (libavcodec {codec_version}), soxr {soxr.__version__}, "
-            f"soundfile {sf.__version__} (libsndfile {sf.__libsndfile_version__}), librosa {librosa.__version__}, "
-            f"numpy {np.__version__}")
+    return (
+        f"- PyAV {av.__version__} (libavcodec {codec_version}), soxr {soxr.__version__}, "
+        f"soundfile {sf.__version__} (libsndfile {sf.__libsndfile_version__}), librosa {librosa.__version__}, "
+        f"numpy {np.__version__}"
+    )
 
 
 def total(spreads: list[Spread]) -> Spread:

@@ -37,20 +37,58 @@ DIM = 384
 RESULTS = Path(__file__).parent / "results" / "index_search.md"
 
 SUBJECTS = [
-    "a lone detective", "two lovers", "a street racer", "an old fisherman", "a group of teenagers", "a soldier",
-    "a ballet dancer", "a tired nurse", "a young wizard", "a pack of wolves", "a cowboy", "an astronaut",
-    "a jazz band", "a little girl", "a spy", "a bride", "a monk", "a runaway robot", "a surfer", "a pirate crew",
+    "a lone detective",
+    "two lovers",
+    "a street racer",
+    "an old fisherman",
+    "a group of teenagers",
+    "a soldier",
+    "a ballet dancer",
+    "a tired nurse",
+    "a young wizard",
+    "a pack of wolves",
+    "a cowboy",
+    "an astronaut",
+    "a jazz band",
+    "a little girl",
+    "a spy",
+    "a bride",
+    "a monk",
+    "a runaway robot",
+    "a surfer",
+    "a pirate crew",
 ]
 ACTIONS = [
-    "walks slowly through", "runs for their life across", "dances alone in", "searches desperately through",
-    "drives at full speed across", "waits in silence in", "fights a final battle in", "celebrates a victory in",
-    "says goodbye in", "drifts peacefully over", "sneaks past guards in", "falls asleep in",
+    "walks slowly through",
+    "runs for their life across",
+    "dances alone in",
+    "searches desperately through",
+    "drives at full speed across",
+    "waits in silence in",
+    "fights a final battle in",
+    "celebrates a victory in",
+    "says goodbye in",
+    "drifts peacefully over",
+    "sneaks past guards in",
+    "falls asleep in",
 ]
 PLACES = [
-    "neon-lit city streets", "a rainy harbour", "a snowy mountain pass", "a crowded night market",
-    "an abandoned factory", "a sunlit wheat field", "a medieval castle", "the deck of a storm-tossed ship",
-    "a quiet suburban kitchen", "a desert highway", "a dense jungle", "a smoky jazz club", "a space station",
-    "a school gym", "an empty cathedral", "a Tokyo rooftop",
+    "neon-lit city streets",
+    "a rainy harbour",
+    "a snowy mountain pass",
+    "a crowded night market",
+    "an abandoned factory",
+    "a sunlit wheat field",
+    "a medieval castle",
+    "the deck of a storm-tossed ship",
+    "a quiet suburban kitchen",
+    "a desert highway",
+    "a dense jungle",
+    "a smoky jazz club",
+    "a space station",
+    "a school gym",
+    "an empty cathedral",
+    "a Tokyo rooftop",
 ]
 TIMES = ["at dawn", "at midnight", "at sunset", "in the pouring rain", "under a full moon", "on a hot afternoon"]
 MOODS = ["tense and dark", "joyful", "melancholic", "dreamy", "triumphant", "eerie", "romantic", "frantic"]
@@ -154,15 +192,19 @@ def single_query_latency_ms(index: faiss.Index, queries: np.ndarray, knobs: dict
     return np.array(times)
 
 
-def compare_latency(index: faiss.Index, knobs: dict[str, int], exact: faiss.Index, queries: np.ndarray,
-                    count: int, exact_count: int, rounds: int) -> dict[str, list[np.ndarray]]:
+def compare_latency(
+    index: faiss.Index, knobs: dict[str, int], exact: faiss.Index, queries: np.ndarray, count: int, exact_count: int, rounds: int
+) -> dict[str, list[np.ndarray]]:
     """Single-query latencies (ms) of the index and of exact search, taking turns over rounds after a warm-up."""
     single_query_latency_ms(index, queries, knobs, 10)
     single_query_latency_ms(exact, queries, {}, 3)
-    return take_turns({
-        "index": lambda: single_query_latency_ms(index, queries, knobs, count),
-        "exact": lambda: single_query_latency_ms(exact, queries, {}, exact_count),
-    }, rounds)
+    return take_turns(
+        {
+            "index": lambda: single_query_latency_ms(index, queries, knobs, count),
+            "exact": lambda: single_query_latency_ms(exact, queries, {}, exact_count),
+        },
+        rounds,
+    )
 
 
 def serialized_mb(index: faiss.Index) -> float:
@@ -217,6 +259,7 @@ def measure(dataset: str, data: np.ndarray, queries: np.ndarray, args: argparse.
 
     def percentile(side: str, q: int) -> Spread:
         return Spread(tuple(float(np.percentile(times, q)) for times in latencies[side]))
+
     row = Row(
         dataset=dataset,
         rows=rows,

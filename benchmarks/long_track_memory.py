@@ -74,8 +74,23 @@ class TreeSampler(threading.Thread):
 def tag_once(track_dir: Path, out: Path, max_inline_s: float | None) -> dict:
     config = out.with_suffix(".yaml")
     config.write_text(f"max_inline_s: {max_inline_s}\n" if max_inline_s else "{}\n")
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(track_dir), "--out", str(out), "--model", "tiny",
-           "--batch-size", "8", "--no-index", "--json", "--config", str(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "tag",
+        str(track_dir),
+        "--out",
+        str(out),
+        "--model",
+        "tiny",
+        "--batch-size",
+        "8",
+        "--no-index",
+        "--json",
+        "--config",
+        str(config),
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = TreeSampler(proc.pid)
@@ -116,7 +131,7 @@ def main() -> None:
         variants = {"streamed (default)": None} | ({} if args.skip_baseline else {"whole track inline": 1e9})
         runs: dict[str, list[dict]] = {name: [] for name in variants}
         for round_ in range(args.rounds):
-            for name, inline in (variants.items() if round_ % 2 == 0 else reversed(variants.items())):
+            for name, inline in variants.items() if round_ % 2 == 0 else reversed(variants.items()):
                 result = tag_once(track_dir, Path(tmp) / f"out-{len(runs[name])}-{name[:6]}", inline)
                 print(name, json.dumps(result), flush=True)
                 runs[name].append(result)
@@ -131,7 +146,9 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for name, results in runs.items():
-        cells = [_spread([r[key] for r in results]) for key in ("peak_worker_mb", "peak_workers_total_mb", "peak_driver_mb", "seconds")]
+        cells = [
+            _spread([r[key] for r in results]) for key in ("peak_worker_mb", "peak_workers_total_mb", "peak_driver_mb", "seconds")
+        ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     args.results.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

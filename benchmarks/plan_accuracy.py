@@ -35,8 +35,10 @@ def make_catalog(root: Path, tracks: int, seconds: float) -> list[Path]:
     from musiscene_core.audio import write_audio
     from musiscene_core.data.synthetic import make_catalog as synth
 
-    return [p.path for p in synth(root, n=tracks, seed=0, duration_s=seconds, formats=("wav", "flac", "mp3", "ogg"),
-                                  writer=write_audio)]
+    return [
+        p.path
+        for p in synth(root, n=tracks, seed=0, duration_s=seconds, formats=("wav", "flac", "mp3", "ogg"), writer=write_audio)
+    ]
 
 
 def full_run(src: Path, dst: Path, shard_rows: int) -> tuple[dict, float]:
@@ -44,13 +46,27 @@ def full_run(src: Path, dst: Path, shard_rows: int) -> tuple[dict, float]:
     returns its summary and its steady-state seconds per track."""
     import pyarrow.parquet as pq
 
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--model", "tiny", "--json",
-           "--no-index", "--shard-rows", str(shard_rows)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "tag",
+        str(src),
+        "--out",
+        str(dst),
+        "--model",
+        "tiny",
+        "--json",
+        "--no-index",
+        "--shard-rows",
+        str(shard_rows),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    commits = sorted((ts.timestamp(), n) for ts, n in
-                     pq.read_table(dst / "tracks").to_pandas().groupby("tagged_at").size().items())
+    commits = sorted(
+        (ts.timestamp(), n) for ts, n in pq.read_table(dst / "tracks").to_pandas().groupby("tagged_at").size().items()
+    )
     after_first = sum(n for _, n in commits[1:])
     return json.loads(proc.stdout), (commits[-1][0] - commits[0][0]) / after_first
 
@@ -80,10 +96,18 @@ def main() -> None:
         for round_no in range(args.rounds):
             plan = planned(work / "all", args.sample, args.shard_rows)
             summary, measured = full_run(work / "all", work / f"out-{round_no}", args.shard_rows)
-            rows.append({"round": round_no, "planned": plan["seconds_per_track"], "measured": measured,
-                         "ratio": plan["seconds_per_track"] / measured, "run_s": summary["seconds"],
-                         "model_s": plan["profile"]["model_s"], "decode_s": plan["profile"]["decode_s"],
-                         "write_s": plan["profile"]["write_s"]})
+            rows.append(
+                {
+                    "round": round_no,
+                    "planned": plan["seconds_per_track"],
+                    "measured": measured,
+                    "ratio": plan["seconds_per_track"] / measured,
+                    "run_s": summary["seconds"],
+                    "model_s": plan["profile"]["model_s"],
+                    "decode_s": plan["profile"]["decode_s"],
+                    "write_s": plan["profile"]["write_s"],
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -99,12 +123,17 @@ def main() -> None:
         "",
         "| round | planned s/track | measured s/track | planned / measured | full run (s, with start-up) | profile model s | profile decode s | profile write s |",
         "|---|---|---|---|---|---|---|---|",
-        *(f"| {r['round']} | {r['planned']:.4f} | {r['measured']:.4f} | {r['ratio']:.2f} | {r['run_s']:.1f} | "
-          f"{r['model_s']:.4f} | {r['decode_s']:.4f} | {r['write_s']:.4f} |" for r in rows),
+        *(
+            f"| {r['round']} | {r['planned']:.4f} | {r['measured']:.4f} | {r['ratio']:.2f} | {r['run_s']:.1f} | "
+            f"{r['model_s']:.4f} | {r['decode_s']:.4f} | {r['write_s']:.4f} |"
+            for r in rows
+        ),
         "",
-        (f"planned / measured: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
-         "(target: within 0.70-1.30); median planned / median measured: "
-         f"{statistics.median(r['planned'] for r in rows) / statistics.median(r['measured'] for r in rows):.2f}."),
+        (
+            f"planned / measured: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
+            "(target: within 0.70-1.30); median planned / median measured: "
+            f"{statistics.median(r['planned'] for r in rows) / statistics.median(r['measured'] for r in rows):.2f}."
+        ),
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -61,8 +61,13 @@ def take_turns(works: Mapping[str, Callable[[], object]], rounds: int) -> dict[s
     return results
 
 
-def alternate(works: Mapping[str, Callable[[], object]], rounds: int, clock: Callable[[], float] = time.perf_counter,
-              warmup: bool = True, after: Callable[[], None] | None = None) -> dict[str, Spread]:
+def alternate(
+    works: Mapping[str, Callable[[], object]],
+    rounds: int,
+    clock: Callable[[], float] = time.perf_counter,
+    warmup: bool = True,
+    after: Callable[[], None] | None = None,
+) -> dict[str, Spread]:
     """Time each work once per round with `take_turns`. `clock` is wall time by default (time.process_time for
     CPU time); `after` runs after each timed call (e.g. a CUDA synchronise) inside the timing."""
     if warmup:
@@ -76,6 +81,7 @@ def alternate(works: Mapping[str, Callable[[], object]], rounds: int, clock: Cal
             if after is not None:
                 after()
             return clock() - start
+
         return run
 
     times = take_turns({name: timed(work) for name, work in works.items()}, rounds)

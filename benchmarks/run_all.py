@@ -21,7 +21,18 @@ QUICK = {
     "decode_resample": ["--seconds", "10", "--rounds", "2"],
     "synthetic_generation": ["--pieces", "20", "--seconds", "5", "--rounds", "2"],
     "gpu_bench": ["--tiny", "--rounds", "1", "--tracks", "8", "--batch-sizes", "4,8", "--max-new-tokens", "8"],
-    "caption_throughput": ["--tracks", "8", "--batch-size", "4", "--max-new-tokens", "16", "--rounds", "2", "--audio-seconds", "10"],
+    "caption_throughput": [
+        "--tracks",
+        "8",
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "16",
+        "--rounds",
+        "2",
+        "--audio-seconds",
+        "10",
+    ],
     "tag_throughput": ["--sizes", "4", "8", "--seconds", "5", "--rounds", "1"],
     "train_throughput": ["--pieces", "48", "--epochs", "1", "--global-batch", "8"],
     "index_search": ["--sizes", "20000", "--datasets", "caption-like", "--latency-queries", "200"],
@@ -30,7 +41,9 @@ QUICK = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "quick", help="folder for the quick reports")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "quick", help="folder for the quick reports"
+    )
     parser.add_argument("--only", nargs="+", choices=sorted(QUICK), help="run only these benchmarks")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -102,7 +102,9 @@ def write_catalog(dst: Path, rows: int, seed: int) -> None:
                 "track_id": ids,
                 "question": ["What type of scene the music is suitable for?"] * rows,
                 "caption": [f"synthetic scene caption {i}" for i in range(rows)],
-                "caption_embedding": pa.FixedSizeListArray.from_arrays(pa.array(caption_vectors.ravel()), caption_vectors.shape[1]),
+                "caption_embedding": pa.FixedSizeListArray.from_arrays(
+                    pa.array(caption_vectors.ravel()), caption_vectors.shape[1]
+                ),
                 "embed_model": [EMBED_MODEL] * rows,
                 "model_version": [MODEL_VERSION] * rows,
             },
@@ -132,8 +134,20 @@ def queries() -> list[str]:
 
 def start_server(dst: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, MUSISCENE_BENCH_TOKEN=TOKEN, HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", "musiscene_core", "serve", "--index", f"bench={dst}", "--port", str(port),
-               "--token-env", "MUSISCENE_BENCH_TOKEN", "--reload-interval", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "serve",
+        "--index",
+        f"bench={dst}",
+        "--port",
+        str(port),
+        "--token-env",
+        "MUSISCENE_BENCH_TOKEN",
+        "--reload-interval",
+        "0",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -292,8 +306,11 @@ def main(argv: list[str] | None = None) -> None:
                         result = asyncio.run(http_round(port, texts, args.requests, args.clients, args.round_seconds))
                     else:
                         result = in_process_round(index, texts, args.requests, number * 7, args.round_seconds)
-                    print(f"round {number + 1} {kind}: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-                          f"{result.throughput:.1f}/s, {result.errors} errors", flush=True)
+                    print(
+                        f"round {number + 1} {kind}: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                        f"{result.throughput:.1f}/s, {result.errors} errors",
+                        flush=True,
+                    )
                     rounds.append(result)
         finally:
             server.terminate()

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.rounds import Machine, alternate, ratio
-
 from musiscene_core.data.synthetic import DEFAULT_SAMPLE_RATE, SCENE_NAMES, generate_piece, make_catalog
 
 RESULTS = Path(__file__).parent / "results"
@@ -48,19 +47,31 @@ def main() -> None:
             generate_piece(SCENE_NAMES[i % len(SCENE_NAMES)], i, duration_s=args.seconds)
 
     generate_piece(SCENE_NAMES[0], 0, duration_s=1.0)  # imports and first-call costs out of the timing
-    per_scene = {name: statistics.median(_seconds(lambda: generate_piece(name, seed, duration_s=args.seconds))
-                                         for seed in range(5)) for name in SCENE_NAMES}
+    per_scene = {
+        name: statistics.median(
+            _seconds(lambda name=name, seed=seed: generate_piece(name, seed, duration_s=args.seconds)) for seed in range(5)
+        )
+        for name in SCENE_NAMES
+    }
     with tempfile.TemporaryDirectory() as folder:
-        times = alternate({
-            "noise": noise,
-            "synthesis": synthesis,
-            "catalog": lambda: make_catalog(Path(folder) / f"c{time.monotonic_ns()}", args.pieces, seed=0,
-                                            duration_s=args.seconds),
-        }, args.rounds, warmup=False)
+        times = alternate(
+            {
+                "noise": noise,
+                "synthesis": synthesis,
+                "catalog": lambda: make_catalog(
+                    Path(folder) / f"c{time.monotonic_ns()}", args.pieces, seed=0, duration_s=args.seconds
+                ),
+            },
+            args.rounds,
+            warmup=False,
+        )
 
     audio_s = args.pieces * args.seconds
-    rows = [("baseline: white noise, same samples", "noise"), ("generate_piece", "synthesis"),
-            ("make_catalog (synthesis + WAV/FLAC + manifest)", "catalog")]
+    rows = [
+        ("baseline: white noise, same samples", "noise"),
+        ("generate_piece", "synthesis"),
+        ("make_catalog (synthesis + WAV/FLAC + manifest)", "catalog"),
+    ]
     lines = [
         "# Synthetic catalog generation",
         "",
@@ -71,12 +82,13 @@ def main() -> None:
         "",
         "| stage | wall s | pieces/s | audio s per wall s | vs noise baseline |",
         "|---|---:|---:|---:|---:|",
-        *(f"| {label} | {times[key].text()} | {times[key].map(lambda t: args.pieces / t).text('{:.0f}')} | "
-          f"{times[key].map(lambda t: audio_s / t).text('{:.0f}')} | {ratio(times[key], times['noise']).text('{:.1f}x')} |"
-          for label, key in rows),
+        *(
+            f"| {label} | {times[key].text()} | {times[key].map(lambda t: args.pieces / t).text('{:.0f}')} | "
+            f"{times[key].map(lambda t: audio_s / t).text('{:.0f}')} | {ratio(times[key], times['noise']).text('{:.1f}x')} |"
+            for label, key in rows
+        ),
         "",
-        "Median ms per piece by scene: "
-        + ", ".join(f"{name} {1000 * t:.1f}" for name, t in per_scene.items()),
+        "Median ms per piece by scene: " + ", ".join(f"{name} {1000 * t:.1f}" for name, t in per_scene.items()),
         "",
         "Machine:",
         "",

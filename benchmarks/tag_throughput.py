@@ -80,6 +80,7 @@ def timed(work, src: str, scratch: Path, name: str):
         started = time.perf_counter()
         ok = work(src, scratch / f"{name}-{runs}")
         return time.perf_counter() - started, ok
+
     return run
 
 
@@ -99,8 +100,13 @@ def main() -> None:
         sequential(manifest(scratch, uris[:1]), scratch / "warm-up")  # builds the tiny preset once, outside the timing
         for size in sorted(args.sizes):
             src = manifest(scratch, uris[:size])
-            runs = take_turns({"sequential": timed(sequential, src, scratch, f"seq-{size}"),
-                               "pipeline": timed(pipeline, src, scratch, f"ray-{size}")}, args.rounds)
+            runs = take_turns(
+                {
+                    "sequential": timed(sequential, src, scratch, f"seq-{size}"),
+                    "pipeline": timed(pipeline, src, scratch, f"ray-{size}"),
+                },
+                args.rounds,
+            )
             if any(ok != size for _, ok in runs["sequential"] + runs["pipeline"]):
                 raise SystemExit(f"a run did not tag all {size} tracks: {runs}")
             seconds = {path: Spread(tuple(s for s, _ in values)) for path, values in runs.items()}
@@ -123,16 +129,21 @@ def main() -> None:
     ]
     for size, seconds in rows:
         speed = ratio(seconds["sequential"], seconds["pipeline"])
-        lines.append(f"| {size:,} | {seconds['sequential'].text('{:.1f}')} | "
-                     f"{seconds['sequential'].map(lambda t, n=size: n / t).text()} | {seconds['pipeline'].text('{:.1f}')} | "
-                     f"{seconds['pipeline'].map(lambda t, n=size: n / t).text()} | {speed.text('{:.2f}x')} |")
+        lines.append(
+            f"| {size:,} | {seconds['sequential'].text('{:.1f}')} | "
+            f"{seconds['sequential'].map(lambda t, n=size: n / t).text()} | {seconds['pipeline'].text('{:.1f}')} | "
+            f"{seconds['pipeline'].map(lambda t, n=size: n / t).text()} | {speed.text('{:.2f}x')} |"
+        )
     wins = [size for size, seconds in rows if ratio(seconds["sequential"], seconds["pipeline"]).median > 1]
     lines += [
         "",
-        (f"The pipeline is faster from {min(wins):,} tracks on (by the median ratio); below that, Ray's start-up "
-         "and the actors' model loading cost more than its parallelism saves." if wins else
-         "The pipeline was not faster at any size measured: Ray's start-up and the actors' model loading cost more "
-         "than its parallelism saves on these catalogs."),
+        (
+            f"The pipeline is faster from {min(wins):,} tracks on (by the median ratio); below that, Ray's start-up "
+            "and the actors' model loading cost more than its parallelism saves."
+            if wins
+            else "The pipeline was not faster at any size measured: Ray's start-up and the actors' model loading cost more "
+            "than its parallelism saves on these catalogs."
+        ),
         "",
         "Machine:",
         "",

@@ -32,8 +32,12 @@ def _dataset(root: Path, pieces: int) -> Path:
 
     catalog = make_catalog(root / "catalog", n=pieces, seed=0, formats=("wav",), duration_s=4.0)
     data = root / "data.parquet"
-    pq.write_table(pa.table({"uri": [str(p.path) for p in catalog], "answer": [p.caption for p in catalog],
-                             "split": [p.split for p in catalog]}), data)
+    pq.write_table(
+        pa.table(
+            {"uri": [str(p.path) for p in catalog], "answer": [p.caption for p in catalog], "split": [p.split for p in catalog]}
+        ),
+        data,
+    )
     return data
 
 
@@ -47,8 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-    from musiscene_core.pipelines.train import run
     from musiscene_core.models.tiny_preset import make_tiny
+    from musiscene_core.pipelines.train import run
     from musiscene_core.train.config import TrainConfig
 
     machine = Machine()
@@ -66,13 +70,25 @@ def main() -> None:
                 out = root / f"out-{runs}"
                 if features.exists():
                     shutil.copytree(features, out / "features")  # every run reads the same cached MERT features
-                summary = run(TrainConfig(data=str(data), base=str(base), out=str(out), workers=workers,
-                                          epochs=args.epochs, batch_size=args.global_batch // workers, lr=1e-3,
-                                          warmup_epochs=0.5, checkpoint_every=10_000, eval_limit=0))
+                summary = run(
+                    TrainConfig(
+                        data=str(data),
+                        base=str(base),
+                        out=str(out),
+                        workers=workers,
+                        epochs=args.epochs,
+                        batch_size=args.global_batch // workers,
+                        lr=1e-3,
+                        warmup_epochs=0.5,
+                        checkpoint_every=10_000,
+                        eval_limit=0,
+                    )
+                )
                 if not features.exists():
                     shutil.copytree(out / "features", features)
                 shutil.rmtree(out, ignore_errors=True)
                 return summary
+
             return one_run
 
         train(1)()  # extracts the MERT features once and warms Ray up; not counted
@@ -83,20 +99,32 @@ def main() -> None:
     rate = {w: Spread(tuple(r["samples_per_s"] for r in rs)) for w, rs in results.items()}
     per_worker = {w: Spread(tuple(r["samples_per_s_per_worker"] for r in rs)) for w, rs in results.items()}
     lines = [
-        "# Training throughput (tiny preset, CPU)", "",
-        "`" + " ".join(["python -m benchmarks.train_throughput", *sys.argv[1:]]) + "`", "",
+        "# Training throughput (tiny preset, CPU)",
+        "",
+        "`" + " ".join(["python -m benchmarks.train_throughput", *sys.argv[1:]]) + "`",
+        "",
         f"Same data, same global batch ({args.global_batch}); MERT features extracted once. Step time only (no "
         f"evaluation, checkpoints or start-up). Median (min–max) over {args.rounds} rounds in which the 1-worker "
-        "and 2-worker runs take turns; the speed-up pairs each round's two runs.", "",
+        "and 2-worker runs take turns; the speed-up pairs each round's two runs.",
+        "",
         "| workers | batch per worker | steps | samples/s | samples/s per worker |",
         "|---|---|---|---|---|",
     ]
     for workers, summaries in results.items():
-        lines.append(f"| {workers} | {args.global_batch // workers} | {summaries[0]['steps']} | "
-                     f"{rate[workers].text('{:.1f}')} | {per_worker[workers].text('{:.1f}')} |")
-    lines += ["", f"2 workers / 1 worker: {ratio(rate[2], rate[1]).text('{:.2f}x')} samples/s "
-                  f"(per worker {ratio(per_worker[2], per_worker[1]).text('{:.2f}x')}).", "",
-              "Machine:", "", *machine.lines(), ""]
+        lines.append(
+            f"| {workers} | {args.global_batch // workers} | {summaries[0]['steps']} | "
+            f"{rate[workers].text('{:.1f}')} | {per_worker[workers].text('{:.1f}')} |"
+        )
+    lines += [
+        "",
+        f"2 workers / 1 worker: {ratio(rate[2], rate[1]).text('{:.2f}x')} samples/s "
+        f"(per worker {ratio(per_worker[2], per_worker[1]).text('{:.2f}x')}).",
+        "",
+        "Machine:",
+        "",
+        *machine.lines(),
+        "",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from typer.core import TyperGroup
 from typer._click import exceptions as click_errors  # typer's own copy of click, whose errors it raises
+from typer.core import TyperGroup
 
 from musiscene_core.errors import RunInterrupted, UserError
 

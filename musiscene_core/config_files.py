@@ -37,7 +37,11 @@ _TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", 
 
 def _accepted(annotation) -> tuple[tuple[type, ...], bool]:
     """(the plain types a field accepts, whether it accepts None) for annotations like `int`, `float | None`, `str | dict`."""
-    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else (annotation,)
+    args = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        else (annotation,)
+    )
     optional = type(None) in args
     plain = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
     return plain, optional

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import fsspec
 import pyarrow as pa
@@ -61,13 +62,15 @@ def is_shard_name(name: str) -> bool:
     return name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX)
 
 
-def damaged_shard_error(location: "OutputLocation", table: str, exc: BaseException, path: str | None = None) -> UserError:
+def damaged_shard_error(location: OutputLocation, table: str, exc: BaseException, path: str | None = None) -> UserError:
     """One sentence for a shard that cannot be read, with the way out."""
     where = path or f"a shard of {location.path(table)}"
     reason = " ".join(str(exc).split())[:200].rstrip(".")
     dst = location.root if location.is_local else location.url
-    return UserError(f"{where} cannot be read ({reason}); run `musiscene repair {dst}` to set damaged shards aside "
-                     "(their tracks are tagged again by the next run)")
+    return UserError(
+        f"{where} cannot be read ({reason}); run `musiscene repair {dst}` to set damaged shards aside "
+        "(their tracks are tagged again by the next run)"
+    )
 
 
 class OutputLocation:
@@ -147,7 +150,7 @@ class OutputLocation:
         return result, FileDigest(bytes=size, sha256=digest.hexdigest())
 
     @contextmanager
-    def commit(self) -> Iterator["Commit"]:
+    def commit(self) -> Iterator[Commit]:
         """Group writes so that they land together: see `Commit`."""
         commit = Commit(self)
         try:

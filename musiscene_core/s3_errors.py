@@ -15,10 +15,13 @@ def s3_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else name
     if name in ("NoCredentialsError", "PartialCredentialsError"):
         return "no S3 credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)"
-    if isinstance(exc, PermissionError) or any(code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")):
+    if isinstance(exc, PermissionError) or any(
+        code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")
+    ):
         return "access denied (check the S3 credentials and their permissions)"
-    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError") \
-            or isinstance(exc, (ConnectionError, TimeoutError)):
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError") or isinstance(
+        exc, (ConnectionError, TimeoutError)
+    ):
         return "the S3 endpoint does not answer"
     if name == "InvalidEndpointError" or (isinstance(exc, ValueError) and "endpoint" in text.lower()):
         return "the endpoint URL is not valid (use http(s)://host:port)"

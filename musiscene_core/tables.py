@@ -68,8 +68,11 @@ def captions_schema(embedding_dim: int) -> pa.Schema:
 
 def policy_columns(record: dict, rows: int) -> list[pa.Array]:
     """The window-policy columns of `rows` features rows made under `record` (see `window_policy_record`)."""
-    return [pa.array([record["window_policy"]] * rows, pa.string()), pa.array([record["window_s"]] * rows, pa.float64()),
-            pa.array([record["hop_s"]] * rows, pa.float64())]
+    return [
+        pa.array([record["window_policy"]] * rows, pa.string()),
+        pa.array([record["window_s"]] * rows, pa.float64()),
+        pa.array([record["hop_s"]] * rows, pa.float64()),
+    ]
 
 
 def features_schema(num_layers: int, hidden: int, audio_dim: int) -> pa.Schema:
@@ -118,8 +121,14 @@ def tracks_table(batch: dict, model_version: str, tagged_at: dt.datetime) -> pa.
     )
 
 
-def captions_table(track_ids: Sequence[str], questions: Sequence[str], captions: Sequence[str], caption_embedding: np.ndarray,
-                   embed_models: Sequence[str], model_version: str) -> pa.Table:
+def captions_table(
+    track_ids: Sequence[str],
+    questions: Sequence[str],
+    captions: Sequence[str],
+    caption_embedding: np.ndarray,
+    embed_models: Sequence[str],
+    model_version: str,
+) -> pa.Table:
     """One row per captioned track; `caption_embedding` is [n, dim] float32."""
     return pa.Table.from_arrays(
         [
@@ -134,8 +143,9 @@ def captions_table(track_ids: Sequence[str], questions: Sequence[str], captions:
     )
 
 
-def features_table(track_ids: Sequence[str], layer_means: np.ndarray, audio_embedding: np.ndarray, model_version: str,
-                   window_policy: dict) -> pa.Table:
+def features_table(
+    track_ids: Sequence[str], layer_means: np.ndarray, audio_embedding: np.ndarray, model_version: str, window_policy: dict
+) -> pa.Table:
     """One row per track: MERT layer means [n, layers, hidden] (stored float16), the audio embedding [n, dim] and
     the window policy (`policy_record`) that made them."""
     n, layers, hidden = layer_means.shape

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from cli_runner import musiscene
+
 from musiscene_core.audio import decode, write_audio
 from musiscene_core.cli import main
 from musiscene_core.data.synthetic import generate_piece
@@ -48,8 +48,21 @@ def expected_caption(tiny_model, samples_windows):
 
 
 def test_folder_and_files_json_lines_with_errors_per_file(tiny_model, catalog, capsys):
-    code, out, err = cli(capsys, "caption", catalog, catalog / "missing.wav", "--model", tiny_model, "--json",
-                         "--max-new-tokens", TOKENS, "--batch-size", 2, "--device", "cpu")
+    code, out, err = cli(
+        capsys,
+        "caption",
+        catalog,
+        catalog / "missing.wav",
+        "--model",
+        tiny_model,
+        "--json",
+        "--max-new-tokens",
+        TOKENS,
+        "--batch-size",
+        2,
+        "--device",
+        "cpu",
+    )
     assert code == 1  # some inputs failed; the others were still captioned
     rows = {os.path.basename(r["uri"]): r for r in map(json.loads, out.splitlines())}
     assert set(rows) == {"long.wav", "short.flac", "song.mp3", "broken.mp3", "missing.wav"}
@@ -64,12 +77,26 @@ def test_folder_and_files_json_lines_with_errors_per_file(tiny_model, catalog, c
 
 def test_features_are_the_tagging_jobs_length_weighted_window_means(tiny_model, catalog, capsys):
     samples = decode(catalog / "long.wav").samples
-    whole = [samples[: 30 * RATE], samples[30 * RATE: 60 * RATE], samples[60 * RATE:]]  # 30 s windows, 10 s tail kept
-    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny_model, "--max-new-tokens", TOKENS, "--device", "cpu")
+    whole = [samples[: 30 * RATE], samples[30 * RATE : 60 * RATE], samples[60 * RATE :]]  # 30 s windows, 10 s tail kept
+    code, out, _ = cli(
+        capsys, "caption", catalog / "long.wav", "--model", tiny_model, "--max-new-tokens", TOKENS, "--device", "cpu"
+    )
     assert code == 0
     assert out.rstrip("\n").split("\t") == [str(catalog / "long.wav"), " ".join(expected_caption(tiny_model, whole).split())]
-    code, out, _ = cli(capsys, "caption", catalog / "long.wav", "--model", tiny_model, "--max-new-tokens", TOKENS, "--device", "cpu",
-                       "--policy", "mu-llama", "--json")
+    code, out, _ = cli(
+        capsys,
+        "caption",
+        catalog / "long.wav",
+        "--model",
+        tiny_model,
+        "--max-new-tokens",
+        TOKENS,
+        "--device",
+        "cpu",
+        "--policy",
+        "mu-llama",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["caption"] == expected_caption(tiny_model, [samples[: 60 * RATE]])
 
 
@@ -82,7 +109,9 @@ def test_bad_options_and_nothing_to_caption_exit_2(tiny_model, catalog, capsys):
 
 def test_make_tiny_then_caption_offline_from_scratch(tmp_path):
     """The acceptance check: a fresh models home, no network, two commands."""
-    wav = write_audio(tmp_path / "some.wav", generate_piece("snowy_morning", seed=4, duration_s=3.0, sample_rate=RATE), RATE, "wav")
+    wav = write_audio(
+        tmp_path / "some.wav", generate_piece("snowy_morning", seed=4, duration_s=3.0, sample_rate=RATE), RATE, "wav"
+    )
     env = {"HF_HUB_OFFLINE": "1", "MUSISCENE_MODELS": str(tmp_path / "home")}
     made = musiscene("models", "make-tiny", tmp_path / "tiny", env=env)
     assert made.exit_code == 0, made.stderr

@@ -20,16 +20,48 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_tiny_run_reports_every_stage_and_loadable_costs(tmp_path):
-    command = [sys.executable, "-m", "benchmarks.gpu_bench", "--tiny", "--out", str(tmp_path), "--rounds", "1",
-               "--tracks", "6", "--batch-sizes", "2,6", "--baseline-batch", "2", "--baseline-tracks", "4",
-               "--reference-tracks", "2", "--max-new-tokens", "6", "--mert-tracks", "3", "--track-seconds", "1",
-               "--window-seconds", "0.5", "--decode-seconds", "1", "--profile"]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.gpu_bench",
+        "--tiny",
+        "--out",
+        str(tmp_path),
+        "--rounds",
+        "1",
+        "--tracks",
+        "6",
+        "--batch-sizes",
+        "2,6",
+        "--baseline-batch",
+        "2",
+        "--baseline-tracks",
+        "4",
+        "--reference-tracks",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--mert-tracks",
+        "3",
+        "--track-seconds",
+        "1",
+        "--window-seconds",
+        "0.5",
+        "--decode-seconds",
+        "1",
+        "--profile",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_bench_tiny-cpu.json").read_text())
     assert report["device"]["name"].startswith("cpu") and report["device"]["peak_gbps"] is None
-    assert set(report["caption"]["rows"]) == {"reference: plain, batch 1", "today: plain, batch 2", "fast, batch 2", "fast, batch 6"}
+    assert set(report["caption"]["rows"]) == {
+        "reference: plain, batch 1",
+        "today: plain, batch 2",
+        "fast, batch 2",
+        "fast, batch 6",
+    }
     for row in report["caption"]["rows"].values():
         assert row["same_tokens_as_reference"] == 2  # float32 on the CPU: every path gives the reference's tokens
         assert len(row["seconds"]) == 1 and row["captions_per_s"] > 0 and row["steps"] > 0
@@ -45,9 +77,19 @@ def test_tiny_run_reports_every_stage_and_loadable_costs(tmp_path):
 
 
 def _costs(**changes):
-    base = dict(device="NVIDIA H200", models="real-size", dtype="bfloat16", measured_at="2026-11-30T00:00:00+00:00",
-                command="python -m benchmarks.gpu_bench", decode_cpu_s_per_audio_s=0.001, mert_s_per_audio_s=0.0002,
-                caption_s_per_track=0.01, mert_window_s=30.0, caption_batch_size=256, caption_max_new_tokens=64)
+    base = dict(
+        device="NVIDIA H200",
+        models="real-size",
+        dtype="bfloat16",
+        measured_at="2026-11-30T00:00:00+00:00",
+        command="python -m benchmarks.gpu_bench",
+        decode_cpu_s_per_audio_s=0.001,
+        mert_s_per_audio_s=0.0002,
+        caption_s_per_track=0.01,
+        mert_window_s=30.0,
+        caption_batch_size=256,
+        caption_max_new_tokens=64,
+    )
     return StageCosts(**{**base, **changes})
 
 

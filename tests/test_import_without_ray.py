@@ -21,14 +21,23 @@ print("imported")
 """
 
 LIBRARY = [
-    "musiscene_core.audio", "musiscene_core.catalog", "musiscene_core.models", "musiscene_core.index",
-    "musiscene_core.tables", "musiscene_core.tagging.stages", "musiscene_core.tagging.graph",
-    "musiscene_core.pipelines.sequential", "musiscene_core.train.prepare", "musiscene_core.cli",
+    "musiscene_core.audio",
+    "musiscene_core.catalog",
+    "musiscene_core.models",
+    "musiscene_core.index",
+    "musiscene_core.tables",
+    "musiscene_core.tagging.stages",
+    "musiscene_core.tagging.graph",
+    "musiscene_core.pipelines.sequential",
+    "musiscene_core.train.prepare",
+    "musiscene_core.cli",
 ]
 
 
 def _run(modules: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _PROGRAM.replace("MODULES", repr(modules))], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", _PROGRAM.replace("MODULES", repr(modules))], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_library_modules_import_with_ray_absent():

@@ -125,11 +125,14 @@ def test_tiny_random_mert_layer_means_separate_the_scenes(tmp_path):
     assert accuracy >= 0.8, accuracy
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"scene": "disco", "seed": 0}, "unknown scene"),
-    ({"scene": "calm_sea", "seed": 0, "duration_s": 0.0}, "at least one sample"),
-    ({"scene": "calm_sea", "seed": 0, "sample_rate": 4000}, "at least 8000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"scene": "disco", "seed": 0}, "unknown scene"),
+        ({"scene": "calm_sea", "seed": 0, "duration_s": 0.0}, "at least one sample"),
+        ({"scene": "calm_sea", "seed": 0, "sample_rate": 4000}, "at least 8000"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_piece(**kwargs)

@@ -6,9 +6,9 @@ only resample, cut and collect.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import av
 import numpy as np
@@ -123,18 +123,13 @@ class AudioTrack:
         stats = self.stats
         if stats.samples == 0:
             if stats.bad_packets or stats.cut_short or (self.header_duration_s or 0.0) > 0.0:
-                declared = (
-                    f" although the header declares {self.header_duration_s:.1f} s" if self.header_duration_s else ""
-                )
-                raise AudioError(
-                    "decode_failed", f"no audio could be decoded from the {self.info.format} file{declared}."
-                )
+                declared = f" although the header declares {self.header_duration_s:.1f} s" if self.header_duration_s else ""
+                raise AudioError("decode_failed", f"no audio could be decoded from the {self.info.format} file{declared}.")
             raise AudioError("empty", f"the {self.info.format} file holds no audio samples.")
         if stats.bad_packets > max(1.0, _MAX_BAD_PACKET_SHARE * stats.packets):
             raise AudioError(
                 "decode_failed",
-                f"{stats.bad_packets} of {stats.packets} audio packets in the {self.info.format} file "
-                "failed to decode.",
+                f"{stats.bad_packets} of {stats.packets} audio packets in the {self.info.format} file failed to decode.",
             )
 
 

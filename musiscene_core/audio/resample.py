@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soxr
@@ -40,9 +40,7 @@ class StreamResampler:
         self._rate = rate
         needs_filter = rate not in (0, self.target_sr)
         self._stream = (
-            soxr.ResampleStream(rate, self.target_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY)
-            if needs_filter
-            else None
+            soxr.ResampleStream(rate, self.target_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY) if needs_filter else None
         )
         return tail
 

@@ -8,8 +8,8 @@ salvage it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # How far into the file (after any ID3 tag) raw MPEG/ADTS frame syncs are searched for.
 SYNC_SEARCH_BYTES = 64 * 1024

@@ -5,16 +5,17 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO
 
 from .errors import AudioError
 
 # A local path, or an open binary file object that can seek (a local file, an fsspec file for
 # s3://..., io.BytesIO).
-Source = Union[str, os.PathLike, BinaryIO]
+Source = str | os.PathLike | BinaryIO
 
 
 @dataclass

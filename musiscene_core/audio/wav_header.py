@@ -7,7 +7,7 @@ as the header duration, a scan reports such a file as ending early, as it does f
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 # Writers that stream WAV without knowing the length leave these placeholders in the size field.
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)

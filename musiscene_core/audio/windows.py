@@ -7,8 +7,8 @@ small frozen dataclasses so they can be recorded in outputs, compared, and shipp
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

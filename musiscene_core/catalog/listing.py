@@ -151,16 +151,21 @@ def read_manifest_uris(src: str, endpoint_url: str | None = None) -> list[str]:
         raise UserError(f"manifest {src!r} cannot be read as {'CSV' if src.lower().endswith('.csv') else 'Parquet'}") from exc
     if "uri" not in table.column_names:
         raise UserError(f"manifest {src!r} has no 'uri' column (columns: {', '.join(table.column_names) or 'none'})")
-    if not (pa.types.is_string(table.schema.field("uri").type) or pa.types.is_large_string(table.schema.field("uri").type)
-            or pa.types.is_null(table.schema.field("uri").type)):
-        raise UserError(f"manifest {src!r} has a 'uri' column of {table.schema.field('uri').type} values; it must hold paths or URIs as text")
+    if not (
+        pa.types.is_string(table.schema.field("uri").type)
+        or pa.types.is_large_string(table.schema.field("uri").type)
+        or pa.types.is_null(table.schema.field("uri").type)
+    ):
+        raise UserError(
+            f"manifest {src!r} has a 'uri' column of {table.schema.field('uri').type} values; it must hold paths or URIs as text"
+        )
     base = posixpath.dirname(location.uri(location.root))
     uris = []
     for uri in table.column("uri").to_pylist():
         if not uri:
             continue
         if uri.lower().startswith("file://"):
-            uri = uri[len("file://"):]
+            uri = uri[len("file://") :]
         if "://" not in uri and not os.path.isabs(uri):
             uri = posixpath.join(base, uri)
         uris.append(uri)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO
 
 from musiscene_core.catalog.identity import sha256_stream
 from musiscene_core.catalog.storage import Location
@@ -19,7 +20,7 @@ SPOOL_IN_MEMORY_BYTES = 64 << 20
 class OpenedTrack:
     track_id: str
     size: int
-    source: Union[str, BinaryIO]  # a local path, or a seekable file positioned at 0
+    source: str | BinaryIO  # a local path, or a seekable file positioned at 0
 
 
 @contextmanager

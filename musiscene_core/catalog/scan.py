@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
 from musiscene_core.audio import AudioError, scan_file
-from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.listing import TrackRef
+from musiscene_core.catalog.reading import open_track
+
 
 @dataclass
 class ScanRow:
@@ -49,9 +50,17 @@ MANIFEST_SCHEMA = pa.schema(
 
 def _error_row(ref: TrackRef, kind: str, reason: str, track_id: str | None = None, size: int | None = None) -> ScanRow:
     return ScanRow(
-        uri=ref.uri, track_id=track_id, bytes=ref.size if size is None else size, fingerprint=ref.fingerprint,
-        format=None, duration_s=None, sample_rate=None, channels=None,
-        status="error", error_kind=kind, error=f"{kind}: {reason}",
+        uri=ref.uri,
+        track_id=track_id,
+        bytes=ref.size if size is None else size,
+        fingerprint=ref.fingerprint,
+        format=None,
+        duration_s=None,
+        sample_rate=None,
+        channels=None,
+        status="error",
+        error_kind=kind,
+        error=f"{kind}: {reason}",
     )
 
 
@@ -72,8 +81,15 @@ def scan_track(ref: TrackRef, min_seconds: float) -> ScanRow:
     except OSError as exc:
         return _error_row(ref, "unreadable", f"the file could not be read ({exc.__class__.__name__}: {exc})")
     return ScanRow(
-        uri=ref.uri, track_id=track_id, bytes=size, fingerprint=ref.fingerprint, format=info.format,
-        duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels, status="ok",
+        uri=ref.uri,
+        track_id=track_id,
+        bytes=size,
+        fingerprint=ref.fingerprint,
+        format=info.format,
+        duration_s=info.duration_s,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        status="ok",
     )
 
 

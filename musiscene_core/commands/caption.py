@@ -26,14 +26,26 @@ POLICIES = ("whole", "mu-llama")
 
 
 def caption(
-    inputs: list[str] = typer.Argument(..., help="Audio files and folders (walked for audio files); s3:// prefixes and CSV/Parquet manifests as for `tag`."),
+    inputs: list[str] = typer.Argument(
+        ..., help="Audio files and folders (walked for audio files); s3:// prefixes and CSV/Parquet manifests as for `tag`."
+    ),
     model: str = typer.Option(_DEFAULTS.model, "--model", "-m", help="Preset (tiny, musiscene, mu-llama) or model directory."),
     question: str = typer.Option(None, "--question", help="Question asked of the captioner. [default: the model's]"),
-    policy: str = typer.Option(_DEFAULTS.policy, "--policy", help="'whole' (30 s windows over the whole track, averaged) or 'mu-llama' (the first 60 s, as the reference)."),
+    policy: str = typer.Option(
+        _DEFAULTS.policy,
+        "--policy",
+        help="'whole' (30 s windows over the whole track, averaged) or 'mu-llama' (the first 60 s, as the reference).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per track (JSON Lines), errors included."),
-    max_new_tokens: int = typer.Option(_DEFAULTS.max_new_tokens, "--max-new-tokens", min=1, help="Caption length limit in tokens."),
-    temperature: float = typer.Option(_DEFAULTS.temperature, "--temperature", min=0.0, help="0 decodes greedily (deterministic); above 0 samples with top-p."),
-    top_p: float = typer.Option(_DEFAULTS.top_p, "--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (with --temperature > 0)."),
+    max_new_tokens: int = typer.Option(
+        _DEFAULTS.max_new_tokens, "--max-new-tokens", min=1, help="Caption length limit in tokens."
+    ),
+    temperature: float = typer.Option(
+        _DEFAULTS.temperature, "--temperature", min=0.0, help="0 decodes greedily (deterministic); above 0 samples with top-p."
+    ),
+    top_p: float = typer.Option(
+        _DEFAULTS.top_p, "--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (with --temperature > 0)."
+    ),
     seed: int = typer.Option(_DEFAULTS.seed, "--seed", help="Sampling seed (each track's sample does not depend on its batch)."),
     batch_size: int = typer.Option(_DEFAULTS.model_batch_size, "--batch-size", min=1, help="Tracks per model batch."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1, ... [default: CUDA when available]"),
@@ -54,8 +66,19 @@ def caption(
     if not tracks:
         raise UserError("nothing to caption: " + "; ".join(f"{row['uri']}: {row['reason']}" for row in failures))
     spec = resolve_model(model, question=question)
-    config = TagConfig(src="", dst="", model=model, policy=policy, question=question, max_new_tokens=max_new_tokens,
-                       temperature=temperature, top_p=top_p, seed=seed, model_batch_size=batch_size, endpoint_url=endpoint_url)
+    config = TagConfig(
+        src="",
+        dst="",
+        model=model,
+        policy=policy,
+        question=question,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        model_batch_size=batch_size,
+        endpoint_url=endpoint_url,
+    )
     # The version `tag` records for these settings (its default text embedder), so outputs can be matched.
     emit = _Printer(as_json, model_version(config, spec))
     for row in failures:
@@ -64,7 +87,12 @@ def caption(
     rows = [{"uri": t.uri, "fingerprint": t.fingerprint} for t in tracks]
     for out in runner.batches(rows, batch_rows=batch_size):
         for i in range(len(out["uri"])):
-            emit({key: out[key][i] for key in ("uri", "track_id", "status", "caption", "question", "error_kind", "error", "duration_s")})
+            emit(
+                {
+                    key: out[key][i]
+                    for key in ("uri", "track_id", "status", "caption", "question", "error_kind", "error", "duration_s")
+                }
+            )
     emit.summary(time.time() - started, spec.random_weights)
     if emit.failed:
         raise typer.Exit(1)
@@ -91,8 +119,17 @@ def _list_inputs(inputs: list[str], endpoint_url: str | None):
 
 
 def _error_row(uri: str, kind: str, reason: str) -> dict:
-    return {"uri": uri, "track_id": "", "status": "error", "caption": "", "question": "", "error_kind": kind,
-            "reason": reason, "error": f"{kind}: {reason}", "duration_s": math.nan}
+    return {
+        "uri": uri,
+        "track_id": "",
+        "status": "error",
+        "caption": "",
+        "question": "",
+        "error_kind": kind,
+        "reason": reason,
+        "error": f"{kind}: {reason}",
+        "duration_s": math.nan,
+    }
 
 
 class _Printer:
@@ -117,10 +154,14 @@ class _Printer:
         if self.as_json:
             duration = float(row["duration_s"])
             record = {
-                "uri": str(row["uri"]), "status": str(row["status"]), "caption": str(row["caption"]) if ok else None,
-                "question": str(row["question"]) if ok else None, "track_id": str(row["track_id"]) or None,
+                "uri": str(row["uri"]),
+                "status": str(row["status"]),
+                "caption": str(row["caption"]) if ok else None,
+                "question": str(row["question"]) if ok else None,
+                "track_id": str(row["track_id"]) or None,
                 "duration_s": duration if math.isfinite(duration) else None,
-                "error": None if ok else str(row["error"]), "model_version": self.model_version,
+                "error": None if ok else str(row["error"]),
+                "model_version": self.model_version,
             }
             typer.echo(json.dumps(record))
         elif ok:
@@ -131,7 +172,9 @@ class _Printer:
         sys.stdout.flush()
 
     def summary(self, seconds: float, random_weights: bool) -> None:
-        failed = f"{self.failed} failed" + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.errors.items()))})" if self.errors else "")
+        failed = f"{self.failed} failed" + (
+            f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.errors.items()))})" if self.errors else ""
+        )
         typer.echo(f"{self.ok} captioned, {failed} in {seconds:.1f} s; model version {self.model_version}", err=True)
         if random_weights:
             typer.echo("note: this model has random weights (e.g. the tiny preset), so its captions are not meaningful", err=True)

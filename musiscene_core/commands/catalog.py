@@ -22,7 +22,9 @@ app = typer.Typer(help="Inspect music catalogs.", no_args_is_help=True)
 @app.command("scan")
 def scan(
     src: str = typer.Argument(..., help="Folder, s3://bucket/prefix, or a CSV/Parquet manifest with a 'uri' column."),
-    out: str = typer.Option(None, "--out", "-o", help="Where to write the Parquet manifest (local or s3://); none is written without it."),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Where to write the Parquet manifest (local or s3://); none is written without it."
+    ),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint (MinIO, Ceph, ...)."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", min=0.0, help="Shorter tracks are reported as too_short."),
     workers: int = typer.Option(os.cpu_count() or 2, "--workers", min=1, help="Files decoded in parallel."),
@@ -35,8 +37,12 @@ def scan(
     summary = ScanSummary(skipped_non_audio=listing.skipped_non_audio)
     rows = []
     with Progress(
-        TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=as_json or not console.is_terminal,
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json or not console.is_terminal,
     ) as progress:
         task = progress.add_task("scan", total=len(listing.tracks))
         for row in scan_tracks(listing.tracks, min_seconds=min_seconds, workers=workers):
@@ -45,8 +51,10 @@ def scan(
             progress.advance(task)
     if out_location is not None:
         _write_manifest(rows, out_location)
-    result = summary.as_dict() | {"manifest": out_location.uri(out_location.root) if out_location else None,
-                                  "skipped_paths": dict(sorted(listing.skipped_paths.items()))}
+    result = summary.as_dict() | {
+        "manifest": out_location.uri(out_location.root) if out_location else None,
+        "skipped_paths": dict(sorted(listing.skipped_paths.items())),
+    }
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -20,8 +20,12 @@ TOP_K = 5
 def demo(
     workdir: Path = typer.Option(Path("musiscene-demo"), "--workdir", help="Where the demo catalog and outputs go."),
     catalog: Path = typer.Option(None, "--catalog", help="Tag this folder instead of a generated catalog."),
-    model: str = typer.Option("tiny-scenes", "--model", "-m",
-                              help="Preset or model directory (tiny-scenes: tiny models trained offline on synthetic scene music)."),
+    model: str = typer.Option(
+        "tiny-scenes",
+        "--model",
+        "-m",
+        help="Preset or model directory (tiny-scenes: tiny models trained offline on synthetic scene music).",
+    ),
     tracks: int = typer.Option(72, "--tracks", min=1, help="Pieces in the generated catalog (six scene classes in turn)."),
     seconds: float = typer.Option(6.0, "--seconds", min=1.0, help="Length of each generated piece."),
 ) -> None:
@@ -55,18 +59,26 @@ def demo(
         if scenes:
             wanted = classify_caption(query)
             matching = sum(scenes.get(Path(hit.uri).name) == wanted for hit in hits)
-            console.print(f"{matching} of the top {len(hits)} are {wanted} pieces "
-                          f"({sum(s == wanted for s in scenes.values())} in the catalog)")
-    console.print(f"\ncatalog: {catalog}\noutputs: {out}/tracks, {out}/captions, {out}/features (Parquet)\n"
-                  f"indexes: {out}/index\nrun records: {out}/runs\ntook {time.time() - started:.0f} s")
+            console.print(
+                f"{matching} of the top {len(hits)} are {wanted} pieces "
+                f"({sum(s == wanted for s in scenes.values())} in the catalog)"
+            )
+    console.print(
+        f"\ncatalog: {catalog}\noutputs: {out}/tracks, {out}/captions, {out}/features (Parquet)\n"
+        f"indexes: {out}/index\nrun records: {out}/runs\ntook {time.time() - started:.0f} s"
+    )
     if spec.name == "tiny-scenes":
-        console.print("\n[yellow]tiny-scenes is a toy model trained on this machine on synthetic music of six scene classes; "
-                      "it knows those classes only. For real music download the MusiScene weights (README, 'Real weights') "
-                      "and run `musiscene demo --model musiscene --catalog DIR`.[/yellow]")
+        console.print(
+            "\n[yellow]tiny-scenes is a toy model trained on this machine on synthetic music of six scene classes; "
+            "it knows those classes only. For real music download the MusiScene weights (README, 'Real weights') "
+            "and run `musiscene demo --model musiscene --catalog DIR`.[/yellow]"
+        )
     if summary.get("random_weights"):
-        console.print("\n[yellow]These captions come from the tiny preset's random weights, so they are not meaningful. "
-                      "For real scene captions download the MusiScene weights (README, 'Real weights') and run "
-                      "`musiscene demo --model musiscene` or `--model DIR`.[/yellow]")
+        console.print(
+            "\n[yellow]These captions come from the tiny preset's random weights, so they are not meaningful. "
+            "For real scene captions download the MusiScene weights (README, 'Real weights') and run "
+            "`musiscene demo --model musiscene` or `--model DIR`.[/yellow]"
+        )
 
 
 def catalog_scenes(catalog: Path) -> dict[str, str]:
@@ -86,8 +98,15 @@ def _generate_catalog(directory: Path, tracks: int, seconds: float) -> None:
     from musiscene_core.audio import write_audio
     from musiscene_core.data.synthetic import make_catalog
 
-    make_catalog(directory, n=tracks, seed=DEMO_CATALOG_SEED, duration_s=seconds, formats=("wav", "flac", "mp3", "ogg"),
-                 writer=write_audio, manifest_name=MANIFEST)
+    make_catalog(
+        directory,
+        n=tracks,
+        seed=DEMO_CATALOG_SEED,
+        duration_s=seconds,
+        formats=("wav", "flac", "mp3", "ogg"),
+        writer=write_audio,
+        manifest_name=MANIFEST,
+    )
     # Two broken files show how failures are reported without stopping the run.
     (directory / "broken").mkdir(parents=True, exist_ok=True)
     (directory / "broken" / "empty.wav").write_bytes(b"")

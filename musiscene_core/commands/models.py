@@ -14,7 +14,9 @@ app = typer.Typer(help="Build the tiny preset, convert captioner formats, inspec
 
 @app.command("make-tiny")
 def make_tiny(
-    directory: Path = typer.Argument(..., help="Folder to write the model directory into (new, empty, or an earlier tiny build)."),
+    directory: Path = typer.Argument(
+        ..., help="Folder to write the model directory into (new, empty, or an earlier tiny build)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
 ) -> None:
     """Build the tiny preset (random MERT + random captioner, real architectures) offline in seconds."""
@@ -28,8 +30,10 @@ def make_tiny(
     root = build(directory, seed=seed)
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         typer.echo(f"{file}  ({_size(file.stat().st_size)})")
-    typer.echo(f"wrote the tiny preset to {root}: random weights (seed {seed}), so its captions are not meaningful; "
-               f"use it with --model {root}")
+    typer.echo(
+        f"wrote the tiny preset to {root}: random weights (seed {seed}), so its captions are not meaningful; "
+        f"use it with --model {root}"
+    )
 
 
 def _is_random_build(preset: Path) -> bool:
@@ -41,18 +45,37 @@ def _is_random_build(preset: Path) -> bool:
 
 @app.command("convert")
 def convert(
-    src: str = typer.Argument(..., help="Captioner: MU-LLaMA checkpoint.pth (or its folder), a project-format folder, or a model directory."),
+    src: str = typer.Argument(
+        ..., help="Captioner: MU-LLaMA checkpoint.pth (or its folder), a project-format folder, or a model directory."
+    ),
     dst: Path = typer.Argument(..., help="New folder to write."),
-    to: str = typer.Option(None, "--to", help="Target format: 'musiscene' (safetensors + captioner.json) or 'mullama' (checkpoint.pth). [default: the other format]"),
-    llama_dir: str = typer.Option(None, "--llama-dir", help="LLaMA folder (Meta or Hugging Face layout) for a MU-LLaMA checkpoint. [default: found next to it]"),
+    to: str = typer.Option(
+        None,
+        "--to",
+        help="Target format: 'musiscene' (safetensors + captioner.json) or 'mullama' (checkpoint.pth). [default: the other format]",
+    ),
+    llama_dir: str = typer.Option(
+        None,
+        "--llama-dir",
+        help="LLaMA folder (Meta or Hugging Face layout) for a MU-LLaMA checkpoint. [default: found next to it]",
+    ),
     tokenizer: str = typer.Option(None, "--tokenizer", help="LLaMA's tokenizer.model. [default: found next to the LLaMA]"),
-    copy_llama: bool = typer.Option(True, "--copy-llama/--no-copy-llama", help="Write the LLaMA base weights too (self-contained), or only the adapter and finetune tensors."),
-    dtype: str = typer.Option("float32", "--dtype", help="Tensor type of a 'musiscene' output: float32 (lossless), float16 or bfloat16."),
-    llama_type: str = typer.Option("7B", "--llama-type", help="Sub-folder name of the LLaMA in a 'mullama' output (MU-LLaMA's llama_type)."),
+    copy_llama: bool = typer.Option(
+        True,
+        "--copy-llama/--no-copy-llama",
+        help="Write the LLaMA base weights too (self-contained), or only the adapter and finetune tensors.",
+    ),
+    dtype: str = typer.Option(
+        "float32", "--dtype", help="Tensor type of a 'musiscene' output: float32 (lossless), float16 or bfloat16."
+    ),
+    llama_type: str = typer.Option(
+        "7B", "--llama-type", help="Sub-folder name of the LLaMA in a 'mullama' output (MU-LLaMA's llama_type)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Convert a captioner between MU-LLaMA's format and the project's; the weights, and so the outputs, stay the same."""
-    from musiscene_core.models.conversion import FORMATS, convert as run, find_captioner
+    from musiscene_core.models.conversion import FORMATS, find_captioner
+    from musiscene_core.models.conversion import convert as run
 
     if to is not None and to not in FORMATS:
         raise UserError(f"unknown target format {to!r}; use {' or '.join(FORMATS)}")
@@ -78,9 +101,15 @@ def convert(
 
 @app.command("info")
 def info(
-    target: str = typer.Argument(..., help="Model directory, preset name, captioner folder, MU-LLaMA checkpoint.pth, MERT or LLaMA folder."),
-    llama_dir: str = typer.Option(None, "--llama-dir", help="LLaMA folder for a MU-LLaMA checkpoint. [default: found next to it]"),
-    tokenizer: str = typer.Option(None, "--tokenizer", help="tokenizer.model for a MU-LLaMA checkpoint. [default: found next to the LLaMA]"),
+    target: str = typer.Argument(
+        ..., help="Model directory, preset name, captioner folder, MU-LLaMA checkpoint.pth, MERT or LLaMA folder."
+    ),
+    llama_dir: str = typer.Option(
+        None, "--llama-dir", help="LLaMA folder for a MU-LLaMA checkpoint. [default: found next to it]"
+    ),
+    tokenizer: str = typer.Option(
+        None, "--tokenizer", help="tokenizer.model for a MU-LLaMA checkpoint. [default: found next to the LLaMA]"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ) -> None:
     """Show what TARGET holds: format, dimensions read from its files, parameters per group, version, question."""

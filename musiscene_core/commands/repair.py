@@ -31,5 +31,7 @@ def repair(
         return
     for path in report.damaged:
         typer.echo(f"damaged: {path}")
-    typer.echo(f"{len(report.moved)} file(s) moved to {store.uri}/quarantine/; rerun `musiscene tag` to recompute their tracks"
-               + (" and rebuild the index" if report.index_set_aside else ""))
+    typer.echo(
+        f"{len(report.moved)} file(s) moved to {store.uri}/quarantine/; rerun `musiscene tag` to recompute their tracks"
+        + (" and rebuild the index" if report.index_set_aside else "")
+    )

@@ -26,5 +26,7 @@ def report(
         raise UserError(f"the folder of --out {str(out)!r} does not exist")
     overview = catalog_overview(dst, endpoint_url, clusters=clusters)
     out.write_text(render(overview), encoding="utf-8")
-    Console().print(f"{overview.tracks} tracks ({overview.ok} ok, {overview.failed} failed), {len(overview.runs)} run(s) "
-                    f"-> {out} ({out.stat().st_size / 1e3:.0f} kB)")
+    Console().print(
+        f"{overview.tracks} tracks ({overview.ok} ok, {overview.failed} failed), {len(overview.runs)} run(s) "
+        f"-> {out} ({out.stat().st_size / 1e3:.0f} kB)"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import nullcontext
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,9 +23,9 @@ _ENDPOINT_HELP = "S3-compatible endpoint (MinIO, Ceph, moto, ...) for an s3:// D
 # The options `search` and `similar` share.
 IndexDir = Annotated[str, typer.Option("--index", help="Output folder holding index/ (local or s3://).")]
 TopK = Annotated[int, typer.Option("-k", "--top-k", min=1, help="Number of tracks to return.")]
-MinDuration = Annotated[Optional[float], typer.Option("--min-duration", min=0.0, help="Shortest track, in seconds.")]
-MaxDuration = Annotated[Optional[float], typer.Option("--max-duration", min=0.0, help="Longest track, in seconds.")]
-EndpointUrl = Annotated[Optional[str], typer.Option("--endpoint-url", help=_ENDPOINT_HELP)]
+MinDuration = Annotated[float | None, typer.Option("--min-duration", min=0.0, help="Shortest track, in seconds.")]
+MaxDuration = Annotated[float | None, typer.Option("--max-duration", min=0.0, help="Longest track, in seconds.")]
+EndpointUrl = Annotated[str | None, typer.Option("--endpoint-url", help=_ENDPOINT_HELP)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")]
 
 

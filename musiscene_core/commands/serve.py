@@ -30,7 +30,9 @@ def serve(
 
         from musiscene_core.serve import CatalogRegistry, create_app, parse_index_option
     except ImportError as exc:
-        raise UserError(f"`musiscene serve` needs the serve extra ({exc.name} is missing): pip install 'musiscene[serve]'") from exc
+        raise UserError(
+            f"`musiscene serve` needs the serve extra ({exc.name} is missing): pip install 'musiscene[serve]'"
+        ) from exc
     token = _token(token_env)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = CatalogRegistry()

@@ -32,11 +32,17 @@ def _write(chunk: str) -> None:
 
 
 def submit(
-    command: list[str] = typer.Argument(None, help="The musiscene command to run on the cluster, after --: tag, index build, train, …"),
+    command: list[str] = typer.Argument(
+        None, help="The musiscene command to run on the cluster, after --: tag, index build, train, …"
+    ),
     address: str = typer.Option(None, "--address", help=_ADDRESS_HELP),
     wait: bool = typer.Option(False, "--wait", help="Follow the job's logs to its end; exit 0 only when it succeeded."),
-    working_dir: str = typer.Option(None, "--working-dir", help="Upload this folder as the job's working directory (e.g. a checkout)."),
-    env: list[str] = typer.Option(None, "--env", help="KEY=VALUE for the job's environment (repeatable), e.g. AWS_DEFAULT_REGION=us-east-1."),
+    working_dir: str = typer.Option(
+        None, "--working-dir", help="Upload this folder as the job's working directory (e.g. a checkout)."
+    ),
+    env: list[str] = typer.Option(
+        None, "--env", help="KEY=VALUE for the job's environment (repeatable), e.g. AWS_DEFAULT_REGION=us-east-1."
+    ),
     pip: list[str] = typer.Option(None, "--pip", help="A pip requirement to install for the job (repeatable)."),
 ) -> None:
     """Submit `musiscene COMMAND ARGS…` as a Ray job: `musiscene submit --wait -- tag s3://b/music --out s3://b/tags`."""
@@ -49,7 +55,9 @@ def submit(
     if wait:
         status = jobs.follow(job_id, _write)
         info = jobs.info(job_id)
-        typer.echo(f"job {job_id} {status.lower()}" + (f": {info.message}" if status != "SUCCEEDED" and info.message else ""), err=True)
+        typer.echo(
+            f"job {job_id} {status.lower()}" + (f": {info.message}" if status != "SUCCEEDED" and info.message else ""), err=True
+        )
         raise typer.Exit(0 if status == "SUCCEEDED" else 1)
 
 

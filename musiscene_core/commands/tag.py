@@ -16,34 +16,67 @@ from musiscene_core.tagging.config import TagConfig
 def tag(
     src: str = typer.Argument(..., help="Catalog: folder, s3://bucket/prefix, or CSV/Parquet manifest with a 'uri' column."),
     out: str = typer.Option(None, "--out", "-o", help="Output folder (local or s3://); required unless --plan."),
-    model: str = typer.Option(None, "--model", "-m", help="Preset (musiscene, mu-llama, tiny) or model directory; tiny has random weights, for trying the pipeline. [default: musiscene]"),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Preset (musiscene, mu-llama, tiny) or model directory; tiny has random weights, for trying the pipeline. [default: musiscene]",
+    ),
     config_file: str = typer.Option(None, "--config", help="YAML file of TagConfig options; command-line options override it."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint for SRC and --out."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray."),
-    policy: str = typer.Option(None, "--policy", help="'whole' (windows over the whole track, default) or 'mu-llama' (first 60 s, as the reference)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Existing Ray cluster (e.g. ray://head:10001 or auto); default: local Ray."
+    ),
+    policy: str = typer.Option(
+        None, "--policy", help="'whole' (windows over the whole track, default) or 'mu-llama' (first 60 s, as the reference)."
+    ),
     question: str = typer.Option(None, "--question", help="Question asked of the captioner; default: the preset's."),
-    gpus_per_actor: float = typer.Option(None, "--gpus-per-actor", help="GPUs per model actor (fractional allowed); default 1 when the cluster has GPUs, else CPU."),
+    gpus_per_actor: float = typer.Option(
+        None, "--gpus-per-actor", help="GPUs per model actor (fractional allowed); default 1 when the cluster has GPUs, else CPU."
+    ),
     mert_actors: int = typer.Option(None, "--mert-actors", help="MERT actor pool size."),
     caption_actors: int = typer.Option(None, "--caption-actors", help="Caption actor pool size."),
     batch_size: int = typer.Option(None, "--batch-size", help="Tracks per model batch."),
     shard_rows: int = typer.Option(None, "--shard-rows", help="Rows per committed Parquet shard."),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Caption length limit in tokens."),
     force: bool = typer.Option(False, "--force", help="Recompute tracks already tagged by this model version."),
-    retry_errors: bool = typer.Option(False, "--retry-errors", help="Also retry unchanged files whose audio was unusable (reruns always retry transient errors)."),
+    retry_errors: bool = typer.Option(
+        False,
+        "--retry-errors",
+        help="Also retry unchanged files whose audio was unusable (reruns always retry transient errors).",
+    ),
     no_index: bool = typer.Option(False, "--no-index", help="Do not build the FAISS indexes at the end."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
-    plan: bool = typer.Option(False, "--plan", help="Do not tag: profile a sample here and project time and cost of the whole run."),
-    cluster_gpus: int = typer.Option(None, "--cluster-gpus", help="With --plan: GPUs of the target cluster (default: this machine)."),
-    gpu_type: str = typer.Option(None, "--gpu-type", help="With --plan: the cluster's GPU, e.g. A10G, L40S, H100 (a label for the report)."),
-    price_per_gpu_hour: float = typer.Option(None, "--price-per-gpu-hour", help="With --plan: price of one GPU-hour, for the cost."),
+    plan: bool = typer.Option(
+        False, "--plan", help="Do not tag: profile a sample here and project time and cost of the whole run."
+    ),
+    cluster_gpus: int = typer.Option(
+        None, "--cluster-gpus", help="With --plan: GPUs of the target cluster (default: this machine)."
+    ),
+    gpu_type: str = typer.Option(
+        None, "--gpu-type", help="With --plan: the cluster's GPU, e.g. A10G, L40S, H100 (a label for the report)."
+    ),
+    price_per_gpu_hour: float = typer.Option(
+        None, "--price-per-gpu-hour", help="With --plan: price of one GPU-hour, for the cost."
+    ),
     sample: int = typer.Option(None, "--sample", help="With --plan: tracks to profile (default 100; all when fewer)."),
 ) -> None:
     """Decode, MERT, caption and embed every track of SRC on Ray; resumable: rerun to continue."""
     overrides = dict(
-        model=model, endpoint_url=endpoint_url, ray_address=ray_address, policy=policy, question=question,
-        gpus_per_actor=gpus_per_actor, mert_actors=mert_actors, caption_actors=caption_actors,
-        model_batch_size=batch_size, shard_rows=shard_rows, max_new_tokens=max_new_tokens,
-        force=force or None, retry_errors=retry_errors or None, build_index=False if no_index else None,
+        model=model,
+        endpoint_url=endpoint_url,
+        ray_address=ray_address,
+        policy=policy,
+        question=question,
+        gpus_per_actor=gpus_per_actor,
+        mert_actors=mert_actors,
+        caption_actors=caption_actors,
+        model_batch_size=batch_size,
+        shard_rows=shard_rows,
+        max_new_tokens=max_new_tokens,
+        force=force or None,
+        retry_errors=retry_errors or None,
+        build_index=False if no_index else None,
     )
     if not out and not plan:
         raise UserError("--out is required (where the tables and indexes go)")
@@ -68,8 +101,13 @@ def run_tag(config: TagConfig, quiet: bool = False) -> dict:
 
     console = Console(stderr=True)
     progress = Progress(
-        TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=quiet,
+        TextColumn("tagging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
     )
     task = progress.add_task("tag", total=None)
 
@@ -92,7 +130,9 @@ def print_tag_summary(console: Console, summary: dict) -> None:
     table.add_row("model version", summary["model_version"])
     table.add_row("tracks ok", str(summary["ok"]))
     errors = summary["errors"]
-    table.add_row("tracks failed", f"{summary['failed']}" + (f" ({', '.join(f'{k}: {v}' for k, v in errors.items())})" if errors else ""))
+    table.add_row(
+        "tracks failed", f"{summary['failed']}" + (f" ({', '.join(f'{k}: {v}' for k, v in errors.items())})" if errors else "")
+    )
     table.add_row("tracks skipped (already tagged)", str(summary["skipped"]))
     if summary.get("retried"):
         table.add_row("errors retried", str(summary["retried"]))
@@ -104,8 +144,12 @@ def print_tag_summary(console: Console, summary: dict) -> None:
         table.add_row("tracks per hour", f"{summary['tracks_per_hour']:,.0f}")
     if summary.get("index"):
         index = summary["index"]
-        table.add_row("index", f"{index['rows']} tracks ({index['added_rows']} new), captions {index['captions']}, audio {index['audio']}")
+        table.add_row(
+            "index", f"{index['rows']} tracks ({index['added_rows']} new), captions {index['captions']}, audio {index['audio']}"
+        )
     console.print(table)
     if summary.get("random_weights"):
-        console.print("[yellow]Captions come from random tiny weights: they show the pipeline works, not what the music suits. "
-                      "Use --model musiscene or --model DIR for real weights.[/yellow]")
+        console.print(
+            "[yellow]Captions come from random tiny weights: they show the pipeline works, not what the music suits. "
+            "Use --model musiscene or --model DIR for real weights.[/yellow]"
+        )

@@ -16,7 +16,9 @@ def train(
     base: str = typer.Option(None, "--base", help="Preset name or model directory to start from."),
     out: str = typer.Option(None, "--out", help="Output folder: prepared data, features cache, report, exported model."),
     features: str = typer.Option(None, "--features", help="A tagging output folder whose features table to reuse."),
-    policy: str = typer.Option(None, "--policy", help="Window policy of the features: 'whole' (default) or 'mu-llama'; use the one you tag with."),
+    policy: str = typer.Option(
+        None, "--policy", help="Window policy of the features: 'whole' (default) or 'mu-llama'; use the one you tag with."
+    ),
     window_s: float = typer.Option(None, "--window-s", help="Window length in seconds for --policy whole (default 30)."),
     hop_s: float = typer.Option(None, "--hop-s", help="Hop between windows in seconds for --policy whole (default 30)."),
     storage: str = typer.Option(None, "--storage", help="Where checkpoints go (local or s3://); default: OUT."),
@@ -31,7 +33,9 @@ def train(
     grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step."),
     train_what: str = typer.Option(None, "--train", help="adapter (default) or adapter+finetune."),
     lora_rank: int = typer.Option(None, "--lora-rank", help="Add peft LoRA of this rank on LLaMA's attention (0: none)."),
-    center_adapter: bool = typer.Option(None, "--center-adapter", help="Centre a randomly initialised adapter's projection on the training features first."),
+    center_adapter: bool = typer.Option(
+        None, "--center-adapter", help="Centre a randomly initialised adapter's projection on the training features first."
+    ),
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", help="Optimizer steps between checkpoints."),
     select_by: str = typer.Option(None, "--select-by", help="val_loss, bleu or scene_accuracy: which epoch is exported."),
     eval_limit: int = typer.Option(None, "--eval-limit", help="Validation examples captioned per epoch (default: all)."),
@@ -43,13 +47,34 @@ def train(
     """Fine-tune the music adapter (LLaMA frozen) on a scene-caption dataset with Ray Train; rerun to resume."""
     from musiscene_core.pipelines.train import run
 
-    overrides = dict(data=data, base=base, out=out, features=features, policy=policy, window_s=window_s, hop_s=hop_s,
-                     storage=storage, name=name, workers=workers,
-                     use_gpu=gpu, epochs=epochs, lr=lr, blr=blr, warmup_epochs=warmup_epochs, batch_size=batch_size,
-                     grad_accum=grad_accum, train=train_what, lora_rank=lora_rank, center_adapter=center_adapter,
-                     checkpoint_every=checkpoint_every,
-                     select_by=select_by, eval_limit=eval_limit, seed=seed, endpoint_url=endpoint_url,
-                     ray_address=ray_address)
+    overrides = dict(
+        data=data,
+        base=base,
+        out=out,
+        features=features,
+        policy=policy,
+        window_s=window_s,
+        hop_s=hop_s,
+        storage=storage,
+        name=name,
+        workers=workers,
+        use_gpu=gpu,
+        epochs=epochs,
+        lr=lr,
+        blr=blr,
+        warmup_epochs=warmup_epochs,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        train=train_what,
+        lora_rank=lora_rank,
+        center_adapter=center_adapter,
+        checkpoint_every=checkpoint_every,
+        select_by=select_by,
+        eval_limit=eval_limit,
+        seed=seed,
+        endpoint_url=endpoint_url,
+        ray_address=ray_address,
+    )
     if config is not None:
         cfg = TrainConfig.from_yaml(config, **overrides)
     else:
@@ -63,8 +88,10 @@ def print_summary(console: Console, summary: dict) -> None:
     from musiscene_core.train.report import markdown
 
     console.print(markdown(summary))
-    console.print(f"model: {summary['exported']['model']}\nMU-LLaMA checkpoint: {summary['exported']['mullama_checkpoint']}\n"
-                  f"report: {summary['report']}")
+    console.print(
+        f"model: {summary['exported']['model']}\nMU-LLaMA checkpoint: {summary['exported']['mullama_checkpoint']}\n"
+        f"report: {summary['report']}"
+    )
 
 
 def train_demo(

@@ -54,10 +54,18 @@ class BuildDatasetConfig:
     retry_errors: bool = False  # attempt clips whose fusion failed (llm_* errors) again
     force: bool = False
 
-    def validate(self) -> "BuildDatasetConfig":
+    def validate(self) -> BuildDatasetConfig:
         self.splits = parse_fractions(self.splits)
-        for name in ("frames", "decode_batch_size", "model_batch_size", "caption_actors", "fusion_actors", "shard_rows",
-                     "llm_concurrency", "max_new_tokens"):
+        for name in (
+            "frames",
+            "decode_batch_size",
+            "model_batch_size",
+            "caption_actors",
+            "fusion_actors",
+            "shard_rows",
+            "llm_concurrency",
+            "max_new_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
         if self.min_seconds <= 0 or self.max_clip_seconds <= self.min_seconds:
@@ -71,14 +79,21 @@ class BuildDatasetConfig:
 
     def fusion(self) -> FusionSettings:
         if self.llm_endpoint:
-            endpoint = EndpointSettings(url=self.llm_endpoint, model=self.llm_model or "", api_key_env=self.llm_api_key_env,
-                                        timeout_s=self.llm_timeout_s, retries=self.llm_retries, backoff_s=self.llm_backoff_s,
-                                        max_tokens=self.llm_max_tokens, temperature=self.llm_temperature)
+            endpoint = EndpointSettings(
+                url=self.llm_endpoint,
+                model=self.llm_model or "",
+                api_key_env=self.llm_api_key_env,
+                timeout_s=self.llm_timeout_s,
+                retries=self.llm_retries,
+                backoff_s=self.llm_backoff_s,
+                max_tokens=self.llm_max_tokens,
+                temperature=self.llm_temperature,
+            )
             return FusionSettings(endpoint=endpoint, concurrency=self.llm_concurrency)
         return FusionSettings(local_model=self.llm_model, concurrency=self.llm_concurrency)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "BuildDatasetConfig":
+    def from_yaml(cls, path: str | Path, **overrides) -> BuildDatasetConfig:
         data = read_yaml_mapping(path)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

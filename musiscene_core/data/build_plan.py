@@ -36,8 +36,9 @@ class BuildPlan:
     known_videos: dict[str, str]  # video_id -> uri of videos already in the output
 
 
-def plan_build(src: str, current, version: str, force: bool = False, retry_errors: bool = False,
-               endpoint_url: str | None = None) -> BuildPlan:
+def plan_build(
+    src: str, current, version: str, force: bool = False, retry_errors: bool = False, endpoint_url: str | None = None
+) -> BuildPlan:
     clips = list_clips(src, endpoint_url)
     done = set() if force else done_keys(current, version, RETRY_KINDS if retry_errors else ())
     todo = [c for c in clips if (c.uri, c.segment, c.fingerprint) not in done]
@@ -56,8 +57,24 @@ def clip_rows(plan: BuildPlan, identities: dict[str, dict], fractions, seed: int
         video = identities[uri]["video_id"]
         if video and not identities[uri]["error_kind"]:
             first_uri.setdefault(video, uri)
-    rows: dict[str, list] = {k: [] for k in ("uri", "fingerprint", "segment", "start_s", "end_s", "video_id", "bytes", "clip_id",
-                                             "split", "status", "error_kind", "error", "duplicate_of")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "uri",
+            "fingerprint",
+            "segment",
+            "start_s",
+            "end_s",
+            "video_id",
+            "bytes",
+            "clip_id",
+            "split",
+            "status",
+            "error_kind",
+            "error",
+            "duplicate_of",
+        )
+    }
     for clip in plan.todo:
         ident = identities[clip.uri]
         video = ident["video_id"] or ""
@@ -80,5 +97,7 @@ def clip_rows(plan: BuildPlan, identities: dict[str, dict], fractions, seed: int
         rows["error_kind"].append(kind)
         rows["error"].append(error)
         rows["duplicate_of"].append(duplicate_of)
-    return {k: np.asarray(v, dtype=np.float64 if k in ("start_s", "end_s") else (np.int64 if k == "bytes" else object))
-            for k, v in rows.items()}
+    return {
+        k: np.asarray(v, dtype=np.float64 if k in ("start_s", "end_s") else (np.int64 if k == "bytes" else object))
+        for k, v in rows.items()
+    }

@@ -49,8 +49,13 @@ class IdentifyStage:
 
     def __call__(self, batch: dict) -> dict:
         n = len(batch["uri"])
-        out = {"uri": np.asarray(batch["uri"]), "video_id": np.full(n, "", dtype=object), "bytes": np.zeros(n, dtype=np.int64),
-               "error_kind": np.full(n, "", dtype=object), "error": np.full(n, "", dtype=object)}
+        out = {
+            "uri": np.asarray(batch["uri"]),
+            "video_id": np.full(n, "", dtype=object),
+            "bytes": np.zeros(n, dtype=np.int64),
+            "error_kind": np.full(n, "", dtype=object),
+            "error": np.full(n, "", dtype=object),
+        }
         for i, uri in enumerate(out["uri"]):
             try:
                 location = open_location(str(uri), self.endpoint_url)
@@ -59,7 +64,10 @@ class IdentifyStage:
                 if out["bytes"][i] == 0:
                     out["error_kind"][i], out["error"][i] = "empty", "empty: the file is 0 bytes long"
             except FileNotFoundError:
-                out["error_kind"][i], out["error"][i] = "not_found", "not_found: the file does not exist (or disappeared after it was listed)"
+                out["error_kind"][i], out["error"][i] = (
+                    "not_found",
+                    "not_found: the file does not exist (or disappeared after it was listed)",
+                )
             except OSError as exc:
                 out["error_kind"][i], out["error"][i] = "unreadable", f"unreadable: {exc.__class__.__name__}: {exc}"
         return out
@@ -80,8 +88,14 @@ def _windows(audio: np.ndarray) -> np.ndarray:
 class ClipDecodeStage:
     """Clip row -> soundtrack (24 kHz mono, with MERT window lengths) and N frames ([N, H, W, 3] uint8)."""
 
-    def __init__(self, frames: int, min_seconds: float = 1.0, max_clip_s: float | None = None, max_side: int = 256,
-                 endpoint_url: str | None = None):
+    def __init__(
+        self,
+        frames: int,
+        min_seconds: float = 1.0,
+        max_clip_s: float | None = None,
+        max_side: int = 256,
+        endpoint_url: str | None = None,
+    ):
         self.frames, self.min_seconds, self.max_clip_s = frames, min_seconds, max_clip_s
         self.max_side, self.endpoint_url = max_side, endpoint_url
 
@@ -160,12 +174,21 @@ class VideoCaptionStage:
 class MusicCaptionStage:
     """Soundtrack -> MERT layer means -> music caption, with the tagging job's MERT and caption stages."""
 
-    def __init__(self, model, device: str | None = None, max_new_tokens: int = 64, temperature: float = 0.0,
-                 top_p: float = 0.75, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        device: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 0.75,
+        seed: int = 0,
+    ):
         from musiscene_core.tagging.stages import CaptionStage, MertStage
 
         self.mert = MertStage(model, device=device)
-        self.caption = CaptionStage(model, device=device, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        self.caption = CaptionStage(
+            model, device=device, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        )
 
     def __call__(self, batch: dict) -> dict:
         out = self.caption(self.mert(batch))
@@ -181,7 +204,10 @@ class CaptionChain:
     """Video and music captioning in one actor: on CPU-only machines they share the same cores anyway."""
 
     def __init__(self, video_source: str, model, device: str | None = None, **music_generation):
-        self.stages = (VideoCaptionStage(video_source, device=device), MusicCaptionStage(model, device=device, **music_generation))
+        self.stages = (
+            VideoCaptionStage(video_source, device=device),
+            MusicCaptionStage(model, device=device, **music_generation),
+        )
 
     def __call__(self, batch: dict) -> dict:
         for stage in self.stages:
@@ -241,14 +267,31 @@ class ClipShardWriter:
         ok = [i for i, s in enumerate(status) if s == OK]
         if ok:
             means = np.asarray(np.stack([batch["mert_layer_means"][i] for i in ok]), dtype=np.float32)
-            features = tables.features_table([str(batch["clip_id"][i]) for i in ok], means, audio_embedding(means),
-                                             self.versions["music_model"], policy_record("whole", WINDOW_S, WINDOW_S))
+            features = tables.features_table(
+                [str(batch["clip_id"][i]) for i in ok],
+                means,
+                audio_embedding(means),
+                self.versions["music_model"],
+                policy_record("whole", WINDOW_S, WINDOW_S),
+            )
             self.store.tables.write_table(tables.FEATURES, shard_id, features)
         now = dt.datetime.now(dt.timezone.utc)
         v = self.versions
-        text = {key: [_text(batch[key], i) for i in range(n)] for key in (
-            "clip_id", "video_id", "split", "video_caption", "music_caption", "scene_caption", "music_question",
-            "error_kind", "error", "duplicate_of")}
+        text = {
+            key: [_text(batch[key], i) for i in range(n)]
+            for key in (
+                "clip_id",
+                "video_id",
+                "split",
+                "video_caption",
+                "music_caption",
+                "scene_caption",
+                "music_question",
+                "error_kind",
+                "error",
+                "duplicate_of",
+            )
+        }
         rows = {
             **text,
             "uri": [str(u) for u in batch["uri"]],

@@ -104,7 +104,7 @@ class EndpointSettings:
     temperature: float = 0.0
     seed: int | None = 0
 
-    def validate(self) -> "EndpointSettings":
+    def validate(self) -> EndpointSettings:
         if not re.match(r"^https?://[^/\s]+", self.url):
             raise UserError(f"--llm-endpoint must be an http(s) URL like http://host:8000/v1, not {self.url!r}")
         if not self.model:
@@ -204,8 +204,10 @@ class LocalFusion:
             self.tokenizer = AutoTokenizer.from_pretrained(source)
             self.model = AutoModelForCausalLM.from_pretrained(source).to(self.device).eval()
         except (OSError, ValueError) as exc:
-            raise UserError(f"cannot load fusion model {source!r} ({str(exc).splitlines()[0]}); "
-                            "without network access pass a local model directory") from exc
+            raise UserError(
+                f"cannot load fusion model {source!r} ({str(exc).splitlines()[0]}); "
+                "without network access pass a local model directory"
+            ) from exc
         if len(self.tokenizer) < 10:
             raise UserError(f"the tokenizer of fusion model {source!r} did not load (empty vocabulary)")
         self.max_new_tokens = max_new_tokens
@@ -215,8 +217,9 @@ class LocalFusion:
 
     def _prompt_ids(self, messages: list[dict]):
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                      return_dict=True)["input_ids"]
+            return self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )["input_ids"]
         text = "\n\n".join(m["content"] for m in messages) + "\n\nScene:"
         return self.tokenizer(text, return_tensors="pt")["input_ids"]
 
@@ -227,9 +230,14 @@ class LocalFusion:
         try:
             ids = self._prompt_ids(messages).to(self.device)
             with torch.inference_mode():
-                out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
-                                          do_sample=False, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-            new = out[0, ids.shape[1]:]
+                out = self.model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                )
+            new = out[0, ids.shape[1] :]
             answer.prompt_tokens, answer.completion_tokens = int(ids.shape[1]), int(new.shape[0])
             raw = self.tokenizer.decode(new, skip_special_tokens=True)
         except Exception as exc:  # noqa: BLE001 - one failed generation must not stop the job
@@ -251,9 +259,11 @@ class FusionSettings:
     def model_name(self) -> str:
         return self.endpoint.model if self.endpoint else f"local:{self.local_model}"
 
-    def validate(self) -> "FusionSettings":
+    def validate(self) -> FusionSettings:
         if (self.endpoint is None) == (self.local_model is None):
-            raise UserError("choose one fusion model: --llm-endpoint URL with --llm-model NAME, or --llm-model DIR|HUB_ID alone for a local model")
+            raise UserError(
+                "choose one fusion model: --llm-endpoint URL with --llm-model NAME, or --llm-model DIR|HUB_ID alone for a local model"
+            )
         if self.concurrency < 1:
             raise UserError("llm-concurrency must be at least 1")
         if self.endpoint:

@@ -32,7 +32,7 @@ class FusionPrompt:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
     @classmethod
-    def parse(cls, text: str, name: str) -> "FusionPrompt":
+    def parse(cls, text: str, name: str) -> FusionPrompt:
         if _SEPARATOR not in text:
             raise UserError(f"prompt template {name!r} needs a system message, a line with only '---', then the user message")
         system, user = (part.strip() for part in text.split(_SEPARATOR, 1))

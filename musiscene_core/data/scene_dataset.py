@@ -99,8 +99,10 @@ class SceneDatasetStore:
             raise UserError(f"{self.uri} is not a build-dataset output ({SETTINGS_FILE} says {previous.get('kind')!r})")
         changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
-            raise UserError(f"{self.uri} was built with other {', '.join(changed)} ({', '.join(f'{k}={previous.get(k)!r}' for k in changed)}); "
-                            "rerun with the same settings or choose another --out, so that no video changes split")
+            raise UserError(
+                f"{self.uri} was built with other {', '.join(changed)} ({', '.join(f'{k}={previous.get(k)!r}' for k in changed)}); "
+                "rerun with the same settings or choose another --out, so that no video changes split"
+            )
 
     def current_clips(self) -> pa.Table | None:
         """One row per (uri, segment): the newest."""
@@ -147,10 +149,12 @@ def training_rows(uri: str, endpoint_url: str | None = None) -> pa.Table:
     if current is None:
         raise UserError(f"build-dataset output {uri!r} holds no clips yet")
     ok = current.filter(pc.equal(current.column("status"), OK))
-    return pa.table({
-        "track_id": ok.column("clip_id"),
-        "uri": pa.nulls(len(ok), pa.string()),
-        "question": ok.column("question"),
-        "answer": ok.column("scene_caption"),
-        "split": ok.column("split"),
-    })
+    return pa.table(
+        {
+            "track_id": ok.column("clip_id"),
+            "uri": pa.nulls(len(ok), pa.string()),
+            "question": ok.column("question"),
+            "answer": ok.column("scene_caption"),
+            "split": ok.column("split"),
+        }
+    )

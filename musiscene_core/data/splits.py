@@ -22,7 +22,9 @@ def parse_fractions(text: str | tuple | list) -> tuple[float, float, float]:
     except ValueError:
         raise UserError(f"split fractions must be three numbers like 0.8,0.1,0.1, not {text!r}") from None
     if len(values) != 3 or any(v < 0 for v in values) or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
-        raise UserError(f"split fractions must be three non-negative numbers summing to 1 with a positive train part, not {text!r}")
+        raise UserError(
+            f"split fractions must be three non-negative numbers summing to 1 with a positive train part, not {text!r}"
+        )
     return values[0], values[1], values[2]
 
 

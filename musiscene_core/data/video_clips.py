@@ -82,8 +82,11 @@ def list_clips(src: str, endpoint_url: str | None = None) -> list[ClipRef]:
             if isinstance(exc, UserError):
                 raise
             raise UserError(f"video source {src!r} cannot be listed: {exc}") from exc
-        clips = [ClipRef(location.uri(path), _fingerprint(info)) for path, info in found.items()
-                 if info.get("type", "file") == "file" and posixpath.splitext(path)[1].lower() in VIDEO_EXTENSIONS]
+        clips = [
+            ClipRef(location.uri(path), _fingerprint(info))
+            for path, info in found.items()
+            if info.get("type", "file") == "file" and posixpath.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+        ]
     if not clips:
         raise UserError(f"no videos found in {src!r} (extensions: {', '.join(sorted(VIDEO_EXTENSIONS))})")
     return sorted(set(clips), key=lambda c: (c.uri, c.start_s or 0.0, math.inf if c.end_s is None else c.end_s))
@@ -163,8 +166,9 @@ def _video_duration(container, stream) -> float | None:
     return None
 
 
-def sample_frames(source, start_s: float, end_s: float | None, count: int, max_side: int = 256,
-                  max_clip_s: float | None = None) -> tuple[np.ndarray, float]:
+def sample_frames(
+    source, start_s: float, end_s: float | None, count: int, max_side: int = 256, max_clip_s: float | None = None
+) -> tuple[np.ndarray, float]:
     """`count` frames at the centres of `count` equal parts of [start, end); returns (frames, clip duration).
 
     Frames are decoded in order from the keyframe before `start_s`, so the sampled frame is the first one
@@ -180,11 +184,16 @@ def sample_frames(source, start_s: float, end_s: float | None, count: int, max_s
                 duration = _demuxed_duration(container, stream)
             end = min(end_s, duration) if end_s is not None else duration
             if duration is not None and start_s >= duration:
-                raise ClipError("segment_out_of_range", f"the segment starts at {start_s:g} s but the video lasts {duration:.2f} s")
+                raise ClipError(
+                    "segment_out_of_range", f"the segment starts at {start_s:g} s but the video lasts {duration:.2f} s"
+                )
             if max_clip_s is not None and end - start_s > max_clip_s:
                 # Checked before any decoding: a whole feature film would otherwise be held in memory as one clip.
-                raise ClipError("too_long", f"the clip lasts {end - start_s:.0f} s, more than the {max_clip_s:g} s limit; "
-                                            "list shorter segments in a manifest or raise the limit")
+                raise ClipError(
+                    "too_long",
+                    f"the clip lasts {end - start_s:.0f} s, more than the {max_clip_s:g} s limit; "
+                    "list shorter segments in a manifest or raise the limit",
+                )
             if start_s > 0:
                 container.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
             frames: list[np.ndarray] = []
@@ -209,7 +218,9 @@ def sample_frames(source, start_s: float, end_s: float | None, count: int, max_s
                 frames.append(_rgb(last, max_side))
             return np.stack(frames), float(max(0.0, end - start_s))
     except av.error.FFmpegError as exc:
-        raise ClipError("decode_failed", f"the video does not decode ({exc.__class__.__name__}: {getattr(exc, 'strerror', exc)})") from None
+        raise ClipError(
+            "decode_failed", f"the video does not decode ({exc.__class__.__name__}: {getattr(exc, 'strerror', exc)})"
+        ) from None
 
 
 def _demuxed_duration(container, stream) -> float:
@@ -240,14 +251,23 @@ def clip_audio(source, start_s: float, end_s: float | None, min_seconds: float =
         if exc.kind == "unsupported" and "no audio track" in exc.reason:
             raise ClipError("no_audio", "the video has no audio track") from None
         raise ClipError(f"audio_{exc.kind}", exc.reason) from None
-    samples = decoded.samples[round(start_s * SAMPLE_RATE):]
+    samples = decoded.samples[round(start_s * SAMPLE_RATE) :]
     if samples.size < min_seconds * SAMPLE_RATE:
-        raise ClipError("too_short", f"the clip has {samples.size / SAMPLE_RATE:.2f} s of audio, less than the {min_seconds:g} s minimum")
+        raise ClipError(
+            "too_short", f"the clip has {samples.size / SAMPLE_RATE:.2f} s of audio, less than the {min_seconds:g} s minimum"
+        )
     return samples
 
 
-def extract_clip(source, start_s: float | None, end_s: float | None, frames: int, min_seconds: float = 1.0,
-                 max_side: int = 256, max_clip_s: float | None = None) -> Clip:
+def extract_clip(
+    source,
+    start_s: float | None,
+    end_s: float | None,
+    frames: int,
+    min_seconds: float = 1.0,
+    max_side: int = 256,
+    max_clip_s: float | None = None,
+) -> Clip:
     """Frames, then soundtrack, of one clip; `source` is a local path or a seekable binary file."""
     start = start_s or 0.0
     pictures, duration = sample_frames(source, start, end_s, frames, max_side, max_clip_s)

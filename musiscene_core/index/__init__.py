@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from musiscene_core.index.manifest import IndexInfo, PartInfo
     from musiscene_core.index.scene_index import SceneIndex, SearchHit
 
+__all__ = ["IndexInfo", "PartInfo", "SceneIndex", "SearchHit", "build_index"]
+
 _EXPORTS = {
     "build_index": "musiscene_core.index.build",
     "IndexInfo": "musiscene_core.index.manifest",
@@ -21,8 +23,6 @@ _EXPORTS = {
     "SceneIndex": "musiscene_core.index.scene_index",
     "SearchHit": "musiscene_core.index.scene_index",
 }
-
-__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -147,18 +147,22 @@ def _incremental_update(
     indexed_ids = indexed.column("track_id").to_numpy(zero_copy_only=False)
     # A row is still served only with the same model version: an upgraded, re-captioned or deleted
     # track counts as gone (indexes built before versions were recorded per row count as all gone).
-    indexed_versions = (indexed.column("model_version").to_numpy(zero_copy_only=False)
-                        if "model_version" in indexed.column_names else np.full(len(indexed_ids), None, dtype=object))
+    indexed_versions = (
+        indexed.column("model_version").to_numpy(zero_copy_only=False)
+        if "model_version" in indexed.column_names
+        else np.full(len(indexed_ids), None, dtype=object)
+    )
     positions = pd.MultiIndex.from_arrays([rows.track_ids, rows.row_versions]).get_indexer(
-        pd.MultiIndex.from_arrays([indexed_ids, indexed_versions]))
+        pd.MultiIndex.from_arrays([indexed_ids, indexed_versions])
+    )
     fresh = np.ones(len(rows), dtype=bool)
     fresh[positions[positions >= 0]] = False
     gone = bool((positions < 0).any())
     dims = (rows.caption_vectors.shape[1], rows.audio_vectors.shape[1])
     caption_plan, audio_plan = _plans(len(indexed_ids) + int(fresh.sum()), *dims, budget, flat_threshold)
-    same_shape = (
-        (caption_plan.factory, audio_plan.factory) == (existing.captions.factory, existing.audio.factory)
-        and dims == (existing.captions.dim, existing.audio.dim)
+    same_shape = (caption_plan.factory, audio_plan.factory) == (existing.captions.factory, existing.audio.factory) and dims == (
+        existing.captions.dim,
+        existing.audio.dim,
     )
     if same_shape and not gone and not fresh.any():
         return None
@@ -215,8 +219,7 @@ def _commit(
                 bytes=digest.bytes,
                 sha256=digest.sha256,
             )
-        ids = persistence.ids_table(indexed.track_ids, indexed.uris, indexed.durations, indexed.captions,
-                                    indexed.row_versions)
+        ids = persistence.ids_table(indexed.track_ids, indexed.uris, indexed.durations, indexed.captions, indexed.row_versions)
         ids_digest = persistence.write_ids(commit, ids)
         info = IndexInfo(
             rows=len(indexed),

@@ -65,7 +65,7 @@ class IndexInfo:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> "IndexInfo":
+    def from_json(cls, text: str, where: str) -> IndexInfo:
         try:
             data = json.loads(text)
             if not isinstance(data, dict):

@@ -40,9 +40,7 @@ def write_ids(commit: Commit, table: pa.Table) -> FileDigest:
 
 def read_faiss(location: OutputLocation, file: str, expected: FileDigest) -> faiss.Index:
     try:
-        index, digest = location.read_file(
-            index_file(file), lambda source: faiss.read_index(faiss.PyCallbackIOReader(source))
-        )
+        index, digest = location.read_file(index_file(file), lambda source: faiss.read_index(faiss.PyCallbackIOReader(source)))
     except FileNotFoundError as exc:
         raise _missing(location, file) from exc
     except RuntimeError as exc:  # FAISS refuses a truncated or foreign file

@@ -54,9 +54,7 @@ def exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.nda
 
 def per_query_recall(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """For each query, the fraction of its true top-k found in its returned top-k."""
-    return np.array(
-        [len(np.intersect1d(f[f >= 0], t[t >= 0])) / max(int((t >= 0).sum()), 1) for f, t in zip(found, truth)]
-    )
+    return np.array([len(np.intersect1d(f[f >= 0], t[t >= 0])) / max(int((t >= 0).sum()), 1) for f, t in zip(found, truth)])
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

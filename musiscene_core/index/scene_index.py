@@ -50,7 +50,7 @@ class SceneIndex:
         ids: pa.Table,
         captions: faiss.Index,
         audio: faiss.Index,
-        embedder: "TextEmbedder | None" = None,
+        embedder: TextEmbedder | None = None,
     ):
         self.location = location
         self.info = info
@@ -69,11 +69,11 @@ class SceneIndex:
     def load(
         cls,
         dst: str | os.PathLike,
-        embedder: "TextEmbedder | None" = None,
+        embedder: TextEmbedder | None = None,
         *,
         storage_options: dict[str, Any] | None = None,
         endpoint_url: str | None = None,
-    ) -> "SceneIndex":
+    ) -> SceneIndex:
         """Open the index of the output folder `dst` (local path or fsspec URL), checking every file's digest."""
         location = OutputLocation(dst, storage_options, endpoint_url)
         if not location.fs.exists(location.root):
@@ -94,7 +94,7 @@ class SceneIndex:
         return self.info.rows
 
     @property
-    def embedder(self) -> "TextEmbedder":
+    def embedder(self) -> TextEmbedder:
         if self._embedder is None:
             from musiscene_core.models.text_embedder import TextEmbedder
 
@@ -211,7 +211,7 @@ class SceneIndex:
             mask &= self._durations <= max_duration
         return mask
 
-    def _check_embedder(self, embedder: "TextEmbedder") -> None:
+    def _check_embedder(self, embedder: TextEmbedder) -> None:
         expected = self.info.captions.embedding_model
         if embedder.name != expected or embedder.dim != self.info.captions.dim:
             raise UserError(
@@ -261,4 +261,3 @@ def _row_model_versions(ids: pa.Table, info: IndexInfo) -> pa.Array:
 def _first(lookup: pd.Index, value: str) -> int:
     matches = np.flatnonzero(lookup == value)
     return int(matches[0]) if len(matches) else -1
-

@@ -41,7 +41,7 @@ class IndexRows:
     def __len__(self) -> int:
         return len(self.track_ids)
 
-    def take(self, positions: np.ndarray) -> "IndexRows":
+    def take(self, positions: np.ndarray) -> IndexRows:
         return IndexRows(
             track_ids=self.track_ids[positions],
             uris=self.uris[positions],
@@ -61,7 +61,9 @@ def read_index_rows(location: OutputLocation) -> IndexRows:
     """Join current ok tracks, their captions and features; raise UserError when nothing is indexable."""
     tracks = _read_table(location, tables.TRACKS, ["track_id", "uri", "duration_s", "status", "model_version", "tagged_at"])
     ok = current_ok_tracks(tracks)
-    captions = current_rows(_read_table(location, tables.CAPTIONS, ["track_id", "caption", "caption_embedding", "embed_model", "model_version"]), ok)
+    captions = current_rows(
+        _read_table(location, tables.CAPTIONS, ["track_id", "caption", "caption_embedding", "embed_model", "model_version"]), ok
+    )
     features = current_rows(_read_table(location, tables.FEATURES, ["track_id", "audio_embedding", "model_version"]), ok)
 
     ok_tracks = _one_row_per_track(ok)

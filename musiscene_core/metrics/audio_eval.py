@@ -28,8 +28,15 @@ def _decode(uri: str, rate: int) -> np.ndarray:
     return decode(uri, target_sr=rate, min_seconds=0.1).samples
 
 
-def evaluate_audio(generated: list[str], reference: list[str], embedder, classifier=None, fad_inf_steps: int = 25,
-                   fad_inf_min_n: int = 500, seed: int = 0) -> AudioReport:
+def evaluate_audio(
+    generated: list[str],
+    reference: list[str],
+    embedder,
+    classifier=None,
+    fad_inf_steps: int = 25,
+    fad_inf_min_n: int = 500,
+    seed: int = 0,
+) -> AudioReport:
     """Generated and reference clips -> FAD, FAD-inf (embedder frames) and KL over clips paired by file name."""
     from musiscene_core.audio import AudioError
 
@@ -59,13 +66,22 @@ def evaluate_audio(generated: list[str], reference: list[str], embedder, classif
         inf = fad_infinity(gen, ref, steps=fad_inf_steps, min_n=fad_inf_min_n, seed=seed)
     except ValueError as exc:
         raise UserError(f"FAD could not be computed ({exc})") from None
-    summary = {"embedding": embedder.name, "classifier": classifier.name if classifier else "",
-               "generated_clips": len(frames["generated"]), "reference_clips": len(frames["reference"]),
-               "generated_frames": int(gen.shape[0]), "reference_frames": int(ref.shape[0]),
-               "fad": distance, "fad_inf": inf.value, "fad_inf_r2": inf.r2}
+    summary = {
+        "embedding": embedder.name,
+        "classifier": classifier.name if classifier else "",
+        "generated_clips": len(frames["generated"]),
+        "reference_clips": len(frames["reference"]),
+        "generated_frames": int(gen.shape[0]),
+        "reference_frames": int(ref.shape[0]),
+        "fad": distance,
+        "fad_inf": inf.value,
+        "fad_inf_r2": inf.r2,
+    }
     report = AudioReport(summary, clips)
     if gen.shape[0] < gen.shape[1] or ref.shape[0] < ref.shape[1]:
-        report.notes.append(f"fewer embedding frames than dimensions ({gen.shape[1]}): the covariances are singular and FAD is unreliable")
+        report.notes.append(
+            f"fewer embedding frames than dimensions ({gen.shape[1]}): the covariances are singular and FAD is unreliable"
+        )
     if classifier is not None:
         names = sorted(set(labels["generated"]) & set(labels["reference"]))
         unpaired = len(labels["generated"]) + len(labels["reference"]) - 2 * len(names)

@@ -28,7 +28,9 @@ def _load_hf(source: str, loader: str):
         extractor = transformers.AutoFeatureExtractor.from_pretrained(source)
         model = getattr(transformers, loader).from_pretrained(source).eval()
     except (OSError, ValueError) as exc:
-        raise UserError(f"the audio model {source!r} could not be loaded ({str(exc).splitlines()[0]}); pass a local directory") from None
+        raise UserError(
+            f"the audio model {source!r} could not be loaded ({str(exc).splitlines()[0]}); pass a local directory"
+        ) from None
     return extractor, model
 
 
@@ -46,7 +48,7 @@ class MertEmbedder:
 
     def frames(self, wave: np.ndarray) -> np.ndarray:
         chunk = int(CHUNK_S * self.sample_rate)
-        pieces = [wave[i:i + chunk] for i in range(0, len(wave), chunk)]
+        pieces = [wave[i : i + chunk] for i in range(0, len(wave), chunk)]
         pieces = [p for p in pieces if len(p) >= self.encoder.min_samples] or [wave]
         states = self.encoder.hidden_states(pieces)
         return np.concatenate([s[self.layer] for s in states], axis=0).astype(np.float64)
@@ -66,7 +68,7 @@ class HfEmbedder:
         chunk = int(CHUNK_S * self.sample_rate)
         out = []
         for start in range(0, max(1, len(wave)), chunk):
-            inputs = self.extractor(wave[start:start + chunk], sampling_rate=self.sample_rate, return_tensors="pt")
+            inputs = self.extractor(wave[start : start + chunk], sampling_rate=self.sample_rate, return_tensors="pt")
             with torch.inference_mode():
                 hidden = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).last_hidden_state[0]
             out.append(hidden.float().cpu().numpy())
@@ -98,7 +100,7 @@ class AudioSetClassifier:
         import torch
 
         size = int(self.segment_s * self.sample_rate)
-        segments = [wave[i:i + size] for i in range(0, len(wave), size)]
+        segments = [wave[i : i + size] for i in range(0, len(wave), size)]
         segments = [s for s in segments if len(s) >= MIN_SEGMENT_S * self.sample_rate] or segments[:1]
         probs = []
         for segment in segments:

@@ -31,8 +31,14 @@ def layer_for(model: str) -> int:
     raise UserError(f"bert-score has no default layer for {model!r}; pass the layer to use")
 
 
-def bertscore(predictions: list[str], references: list[str], model: str, num_layers: int | None = None,
-              batch_size: int = 32, device: str | None = None) -> dict[str, np.ndarray]:
+def bertscore(
+    predictions: list[str],
+    references: list[str],
+    model: str,
+    num_layers: int | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+) -> dict[str, np.ndarray]:
     """Per-pair BERTScore precision, recall and F1 (float64 arrays) of predictions against references."""
     from bert_score import score
 
@@ -43,10 +49,19 @@ def bertscore(predictions: list[str], references: list[str], model: str, num_lay
         return out
     layers = num_layers or layer_for(model)
     try:
-        p, r, f = score([predictions[i] for i in keep], [references[i] for i in keep], model_type=model,
-                        num_layers=layers, batch_size=batch_size, device=device, verbose=False)
+        p, r, f = score(
+            [predictions[i] for i in keep],
+            [references[i] for i in keep],
+            model_type=model,
+            num_layers=layers,
+            batch_size=batch_size,
+            device=device,
+            verbose=False,
+        )
     except (OSError, ValueError) as exc:
-        raise UserError(f"the BERTScore model {model!r} could not be loaded ({str(exc).splitlines()[0]}); pass a local model directory") from None
+        raise UserError(
+            f"the BERTScore model {model!r} could not be loaded ({str(exc).splitlines()[0]}); pass a local model directory"
+        ) from None
     for key, values in (("precision", p), ("recall", r), ("f1", f)):
         out[key][keep] = values.double().numpy()
     return out

@@ -37,7 +37,9 @@ def read_captions(source: str, texts: tuple[str, ...]) -> CaptionSet:
     frame = _read_table(path)
     text = next((c for c in texts if c in frame.columns), None)
     if text is None:
-        raise UserError(f"{source} has no text column (one of {', '.join(texts)}); its columns are {', '.join(map(str, frame.columns))}")
+        raise UserError(
+            f"{source} has no text column (one of {', '.join(texts)}); its columns are {', '.join(map(str, frame.columns))}"
+        )
     table = _keys(frame)
     table["text"] = frame[text].fillna("").astype(str)
     return CaptionSet(path.stem, table)
@@ -49,16 +51,22 @@ def pair_up(predictions: CaptionSet, references: CaptionSet) -> tuple[list[str],
     key = next((k for k in KEYS if k in pred.columns and k in ref.columns), None)
     if key is None:
         if len(pred) != len(ref):
-            raise UserError(f"{predictions.label} and {references.label} share no key column ({', '.join(KEYS)}) "
-                            f"and have different lengths ({len(pred)} vs {len(ref)}), so they cannot be paired")
+            raise UserError(
+                f"{predictions.label} and {references.label} share no key column ({', '.join(KEYS)}) "
+                f"and have different lengths ({len(pred)} vs {len(ref)}), so they cannot be paired"
+            )
         return pred["text"].tolist(), ref["text"].tolist()
     duplicated = ref[key][ref[key].duplicated()]
     if len(duplicated):
-        raise UserError(f"{references.label} has {len(duplicated)} repeated {key} values (e.g. {duplicated.iloc[0]!r}); give one reference per {key}")
+        raise UserError(
+            f"{references.label} has {len(duplicated)} repeated {key} values (e.g. {duplicated.iloc[0]!r}); give one reference per {key}"
+        )
     lookup = dict(zip(ref[key], ref["text"]))
     missing = [k for k in pred[key] if k not in lookup]
     if missing:
-        raise UserError(f"{len(missing)} predictions of {predictions.label} have no reference with the same {key} (e.g. {missing[0]!r})")
+        raise UserError(
+            f"{len(missing)} predictions of {predictions.label} have no reference with the same {key} (e.g. {missing[0]!r})"
+        )
     return pred["text"].tolist(), [lookup[k] for k in pred[key]]
 
 
@@ -109,6 +117,9 @@ def _tagging_run(folder: str) -> pd.DataFrame:
     captions = store.read_table(CAPTIONS, columns=["track_id", "caption", "model_version"])
     if captions is None:
         raise UserError(f"{folder} has no captions table")
-    merged = tracks.merge(captions.to_pandas().drop_duplicates(["track_id", "model_version"], keep="last"),
-                          on=["track_id", "model_version"], how="inner")
+    merged = tracks.merge(
+        captions.to_pandas().drop_duplicates(["track_id", "model_version"], keep="last"),
+        on=["track_id", "model_version"],
+        how="inner",
+    )
     return _keys(merged).assign(text=merged["caption"].fillna("").astype(str).values)

@@ -56,12 +56,23 @@ class PairScores:
         n = len(self)
         draws = [self.aggregate(rng.integers(0, n, n)) for _ in range(resamples)]
         tail = (1 - level) / 2 * 100
-        return {name: (float(np.percentile([d[name] for d in draws], tail)), float(np.percentile([d[name] for d in draws], 100 - tail)))
-                for name in draws[0]}
+        return {
+            name: (
+                float(np.percentile([d[name] for d in draws], tail)),
+                float(np.percentile([d[name] for d in draws], 100 - tail)),
+            )
+            for name in draws[0]
+        }
 
 
-def caption_metrics(predictions, references, protocol: str = "mullama", bertscore_model: str | None = None,
-                    bertscore_layers: int | None = None, device: str | None = None) -> dict[str, float]:
+def caption_metrics(
+    predictions,
+    references,
+    protocol: str = "mullama",
+    bertscore_model: str | None = None,
+    bertscore_layers: int | None = None,
+    device: str | None = None,
+) -> dict[str, float]:
     """Scores of predictions against references (one reference per prediction, in the same order).
 
     Returns {"bleu", "bleu4", "meteor", "rouge_l"} (+ "bertscore" when `bertscore_model`, a hub id or local
@@ -70,8 +81,14 @@ def caption_metrics(predictions, references, protocol: str = "mullama", bertscor
     return score_pairs(predictions, references, protocol, bertscore_model, bertscore_layers, device).aggregate()
 
 
-def score_pairs(predictions, references, protocol: str = "mullama", bertscore_model: str | None = None,
-                bertscore_layers: int | None = None, device: str | None = None) -> PairScores:
+def score_pairs(
+    predictions,
+    references,
+    protocol: str = "mullama",
+    bertscore_model: str | None = None,
+    bertscore_layers: int | None = None,
+    device: str | None = None,
+) -> PairScores:
     preds, refs = _texts(predictions, "prediction"), _texts(references, "reference")
     if len(preds) != len(refs):
         raise UserError(f"{len(preds)} predictions but {len(refs)} references; they must pair up one to one")
@@ -127,9 +144,12 @@ def _mullama_pair(cand: str, ref: str) -> dict[str, float]:
         warnings.simplefilter("ignore")  # nltk warns on every zero n-gram count; the value (0) is the definition
         bleu = sentence_bleu([ref], cand)
         bleu4 = sentence_bleu([ref], cand, weights=(0.0, 0.0, 0.0, 1.0))
-    return {"bleu": float(bleu), "bleu4": float(bleu4),
-            "meteor": float(meteor_score([wordpunct_tokenize(ref)], wordpunct_tokenize(cand))),
-            "rouge_l": float(_rouge().score(ref, cand)["rougeL"].recall)}
+    return {
+        "bleu": float(bleu),
+        "bleu4": float(bleu4),
+        "meteor": float(meteor_score([wordpunct_tokenize(ref)], wordpunct_tokenize(cand))),
+        "rouge_l": float(_rouge().score(ref, cand)["rougeL"].recall),
+    }
 
 
 def _standard_pair(cand: str, ref: str) -> dict[str, float]:
@@ -139,8 +159,10 @@ def _standard_pair(cand: str, ref: str) -> dict[str, float]:
     from musiscene_core.metrics.wordnet import ensure_wordnet
 
     ensure_wordnet()
-    return {"meteor": float(meteor_score([wordpunct_tokenize(ref.lower())], wordpunct_tokenize(cand.lower()))),
-            "rouge_l": float(_rouge().score(ref, cand)["rougeL"].fmeasure)}
+    return {
+        "meteor": float(meteor_score([wordpunct_tokenize(ref.lower())], wordpunct_tokenize(cand.lower()))),
+        "rouge_l": float(_rouge().score(ref, cand)["rougeL"].fmeasure),
+    }
 
 
 def _bleu():

@@ -42,8 +42,14 @@ def _media(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES}
 
 
-def build_kit(folders: list[Path], out: Path, key: Path | None = None, question: str = DEFAULT_QUESTION, scale: int = 5,
-              seed: int | None = None) -> KitResult:
+def build_kit(
+    folders: list[Path],
+    out: Path,
+    key: Path | None = None,
+    question: str = DEFAULT_QUESTION,
+    scale: int = 5,
+    seed: int | None = None,
+) -> KitResult:
     if len(folders) < 2:
         raise UserError("a listening kit compares at least two folders (one per system)")
     names = [folder.resolve().name for folder in folders]
@@ -77,16 +83,35 @@ def build_kit(folders: list[Path], out: Path, key: Path | None = None, question:
             version_id = secrets.token_hex(6)
             target = media / f"{version_id}{source.suffix.lower()}"
             shutil.copyfile(source, target)
-            versions.append({"id": version_id, "label": chr(ord("A") + position), "src": posixpath.join("media", target.name),
-                             "kind": "video" if source.suffix.lower() in VIDEO_SUFFIXES else "audio"})
-            key_rows.append({"kit_id": kit_id, "trial": f"t{number:03d}", "version": version_id, "label": versions[-1]["label"],
-                             "system": system, "clip": clip, "file": str(source)})
+            versions.append(
+                {
+                    "id": version_id,
+                    "label": chr(ord("A") + position),
+                    "src": posixpath.join("media", target.name),
+                    "kind": "video" if source.suffix.lower() in VIDEO_SUFFIXES else "audio",
+                }
+            )
+            key_rows.append(
+                {
+                    "kit_id": kit_id,
+                    "trial": f"t{number:03d}",
+                    "version": version_id,
+                    "label": versions[-1]["label"],
+                    "system": system,
+                    "clip": clip,
+                    "file": str(source),
+                }
+            )
         trials.append({"id": f"t{number:03d}", "versions": versions})
     rng.shuffle(trials)
     data = {"kit_id": kit_id, "question": question, "scale": scale, "trials": trials}
     assets = resources.files("musiscene_core.metrics") / "kit"
     # The JSON sits inside <script>: escape "<" so no clip name can close the tag.
-    page = assets.joinpath("index.html").read_text(encoding="utf-8").replace("__KIT_DATA__", json.dumps(data).replace("<", "\\u003c"))
+    page = (
+        assets.joinpath("index.html")
+        .read_text(encoding="utf-8")
+        .replace("__KIT_DATA__", json.dumps(data).replace("<", "\\u003c"))
+    )
     page = page.replace("<title>Listening test</title>", f"<title>Listening test: {html.escape(question)}</title>")
     (out / "index.html").write_text(page, encoding="utf-8")
     (out / "kit.js").write_text(assets.joinpath("kit.js").read_text(encoding="utf-8"), encoding="utf-8")
@@ -109,7 +134,12 @@ def summarise_ratings(key: Path, ratings: list[Path]) -> list[dict]:
             for row in csv.DictReader(handle):
                 system = systems.get(row.get("version", ""))
                 if system is None:
-                    raise UserError(f"{path} rates version {row.get('version')!r}, which is not in {key}: ratings of another kit?")
+                    raise UserError(
+                        f"{path} rates version {row.get('version')!r}, which is not in {key}: ratings of another kit?"
+                    )
                 scores.setdefault(system, []).append(float(row["rating"]))
                 raters.setdefault(system, set()).add(row["rater"])
-    return [{"system": s, "mean_rating": sum(v) / len(v), "ratings": len(v), "raters": len(raters[s])} for s, v in sorted(scores.items())]
+    return [
+        {"system": s, "mean_rating": sum(v) / len(v), "ratings": len(v), "raters": len(raters[s])}
+        for s, v in sorted(scores.items())
+    ]

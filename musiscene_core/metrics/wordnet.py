@@ -22,9 +22,11 @@ from musiscene_core.errors import UserError
 
 DEBIAN_SOURCE = Path("/usr/share/wordnet")
 # The files nltk's WordNetCorpusReader opens (index.sense and cntlist.rev for sense keys and counts).
-_FILES = [f"{kind}.{pos}" for kind in ("data", "index") for pos in ("adj", "adv", "noun", "verb")] + [
-    f"{pos}.exc" for pos in ("adj", "adv", "noun", "verb")
-] + ["index.sense", "cntlist.rev"]
+_FILES = (
+    [f"{kind}.{pos}" for kind in ("data", "index") for pos in ("adj", "adv", "noun", "verb")]
+    + [f"{pos}.exc" for pos in ("adj", "adv", "noun", "verb")]
+    + ["index.sense", "cntlist.rev"]
+)
 
 # WordNet 3.0's lexicographer files (lexnames(5WN)): number, name; the syntactic category follows from
 # the name's prefix (1 noun, 2 verb, 3 adjective, 4 adverb).
@@ -54,7 +56,9 @@ def install(source: Path = DEBIAN_SOURCE, target: Path | None = None) -> Path:
     folder = (target or data_dir()) / "corpora" / "wordnet"
     missing = [name for name in _FILES if not (source / name).is_file()]
     if missing:
-        raise UserError(f"{source} lacks the WordNet 3.0 files {', '.join(missing)}; install Debian's wordnet-base and wordnet-sense-index")
+        raise UserError(
+            f"{source} lacks the WordNet 3.0 files {', '.join(missing)}; install Debian's wordnet-base and wordnet-sense-index"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     for name in _FILES:
         # Copies, not links: nltk seeks in these files and some readers reject symlinked corpora.
@@ -83,7 +87,9 @@ def ensure_wordnet() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Install WordNet 3.0 for nltk from the system's WordNet files (offline).")
     parser.add_argument("--source", type=Path, default=DEBIAN_SOURCE)
-    parser.add_argument("--data-dir", type=Path, default=None, help="nltk data directory [default: $NLTK_DATA or <prefix>/share/nltk_data]")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="nltk data directory [default: $NLTK_DATA or <prefix>/share/nltk_data]"
+    )
     args = parser.parse_args(argv)
     try:
         print(install(args.source, args.data_dir))

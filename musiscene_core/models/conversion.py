@@ -41,7 +41,12 @@ class CaptionerSource:
         return MusiSceneCaptioner.from_mullama(self.checkpoint, self.llama_dir, self.tokenizer, device=device, dtype=dtype)
 
     def describe(self) -> dict:
-        paths = {"directory": self.directory, "checkpoint": self.checkpoint, "llama_dir": self.llama_dir, "tokenizer": self.tokenizer}
+        paths = {
+            "directory": self.directory,
+            "checkpoint": self.checkpoint,
+            "llama_dir": self.llama_dir,
+            "tokenizer": self.tokenizer,
+        }
         return {"format": self.format, **{k: str(v) for k, v in paths.items() if v is not None}}
 
 
@@ -88,8 +93,11 @@ def _from_preset(root: Path, llama_dir, tokenizer) -> CaptionerSource:
     if isinstance(entry, str):
         return find_captioner(root / entry, llama_dir, tokenizer)
     if isinstance(entry, dict) and "checkpoint" in entry:
-        return _mullama_files(root / entry["checkpoint"], llama_dir or _relative(root, entry.get("llama_dir")),
-                              tokenizer or _relative(root, entry.get("tokenizer")))
+        return _mullama_files(
+            root / entry["checkpoint"],
+            llama_dir or _relative(root, entry.get("llama_dir")),
+            tokenizer or _relative(root, entry.get("tokenizer")),
+        )
     raise UserError(f"{root / PRESET_FILE} names no captioner")
 
 

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.mullama.captioner import CONFIG_FILE
 from musiscene_core.models.conversion import MULLAMA_CHECKPOINT, find_captioner, is_llama_dir
+from musiscene_core.models.mullama.captioner import CONFIG_FILE
 from musiscene_core.models.presets import PRESET_FILE, resolve_model
 
 _LAYER_INDEX = re.compile(r"^llama\.layers\.(\d+)\.")
@@ -89,8 +89,8 @@ def _describe_model(name_or_dir: str) -> dict:
 
 
 def describe_mert(name_or_dir: str) -> dict:
-    from musiscene_core.models.mert.encoder import MertEncoder
     from musiscene_core.models.mert.checkpoint import locate_checkpoint, read_weights
+    from musiscene_core.models.mert.encoder import MertEncoder
 
     encoder = MertEncoder.from_pretrained(name_or_dir, device="meta")  # checks every name and shape
     files = locate_checkpoint(name_or_dir)
@@ -128,13 +128,22 @@ def describe_captioner(src: str, llama_dir: str | None = None, tokenizer: str | 
     return {
         "kind": "captioner",
         **source.describe(),
-        "format": "musiscene (safetensors + captioner.json)" if source.format == "musiscene" else "mullama (checkpoint.pth + LLaMA)",
+        "format": "musiscene (safetensors + captioner.json)"
+        if source.format == "musiscene"
+        else "mullama (checkpoint.pth + LLaMA)",
         "model_version": captioner.model_version,
-        "llama": {k: getattr(cfg.llama, k) for k in ("dim", "n_layers", "n_heads", "ffn_hidden_dim", "vocab_size", "norm_eps", "rope_theta", "lora_rank")},
-        "llama_weights": "in the captioner folder" if source.format == "musiscene" and not llama_files else llama_files.get("path", str(source.llama_dir)),
+        "llama": {
+            k: getattr(cfg.llama, k)
+            for k in ("dim", "n_layers", "n_heads", "ffn_hidden_dim", "vocab_size", "norm_eps", "rope_theta", "lora_rank")
+        },
+        "llama_weights": "in the captioner folder"
+        if source.format == "musiscene" and not llama_files
+        else llama_files.get("path", str(source.llama_dir)),
         "prefix_layers": cfg.prefix_layers,
         "adapter": {
-            "mert_layers": cfg.adapter.mert_layers, "mert_dim": cfg.adapter.mert_dim, "hidden_dim": cfg.adapter.hidden_dim,
+            "mert_layers": cfg.adapter.mert_layers,
+            "mert_dim": cfg.adapter.mert_dim,
+            "hidden_dim": cfg.adapter.hidden_dim,
             "bridge": "legacy (LayerNorm, biased)" if cfg.adapter.legacy_bridge else "RMSNorm",
         },
         "parameters": {**counts, "total": sum(counts.values())},
@@ -148,9 +157,14 @@ def describe_llama(path: Path) -> dict:
     weights = read_llama(path)  # memory-mapped; checks every shape against the configuration
     return {
         "kind": "LLaMA",
-        "format": "Meta (params.json + consolidated.*.pth)" if weights.source_format == "meta" else "Hugging Face (config.json + safetensors)",
+        "format": "Meta (params.json + consolidated.*.pth)"
+        if weights.source_format == "meta"
+        else "Hugging Face (config.json + safetensors)",
         "path": str(path),
-        **{k: getattr(weights, k) for k in ("dim", "n_layers", "n_heads", "ffn_hidden_dim", "vocab_size", "norm_eps", "rope_theta")},
+        **{
+            k: getattr(weights, k)
+            for k in ("dim", "n_layers", "n_heads", "ffn_hidden_dim", "vocab_size", "norm_eps", "rope_theta")
+        },
         "parameters": {"llama": sum(t.numel() for t in weights.state.values())},
         "files": _files([path]),
     }
@@ -182,7 +196,8 @@ def describe_checkpoint(checkpoint: Path) -> dict:
         "lora_rank": lora.shape[0] if lora is not None else None,
         "phase": "finetune (biases, gates, LoRA)" if lora is not None else "pretrain (adapter only)",
         "adapter": {
-            "mert_layers": state["mu_mert_agg.weight"].shape[1], "mert_dim": proj.shape[1],
+            "mert_layers": state["mu_mert_agg.weight"].shape[1],
+            "mert_dim": proj.shape[1],
             "hidden_dim": state["mu_mert_f1_1.weight"].shape[0],
             "bridge": "legacy (LayerNorm, biased)" if "mu_mert_norm_1.bias" in state else "RMSNorm",
         },

@@ -13,8 +13,9 @@ from pathlib import Path
 PRESET_FILE = "preset.json"
 
 
-def write_preset(directory: str | Path, *, name: str, question: str, mert: str, captioner: str | dict,
-                 random_weights: bool = False, **extra) -> Path:
+def write_preset(
+    directory: str | Path, *, name: str, question: str, mert: str, captioner: str | dict, random_weights: bool = False, **extra
+) -> Path:
     """Write `directory/preset.json`; `mert` and `captioner` are paths relative to it (or hub ids, or for
     MU-LLaMA's files {"checkpoint", "llama_dir", "tokenizer"}); `extra` keys are recorded as they are."""
     path = Path(directory) / PRESET_FILE

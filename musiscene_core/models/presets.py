@@ -74,7 +74,9 @@ class ModelSpec:
 
     def version(self, **settings) -> str:
         """The model version recorded on every output row: weights + question + every setting that changes outputs."""
-        digest = hashlib.sha256(json.dumps({"weights": self.identity(), "question": self.question, **settings}, sort_keys=True).encode())
+        digest = hashlib.sha256(
+            json.dumps({"weights": self.identity(), "question": self.question, **settings}, sort_keys=True).encode()
+        )
         return f"{self.name}-{digest.hexdigest()[:12]}"
 
     def describe(self) -> dict:
@@ -143,10 +145,18 @@ def _looks_like_hub_id(value: str) -> bool:
 
 
 BUILTIN = {
-    "musiscene": {"name": "musiscene", "question": MUSISCENE_QUESTION, "mert": MERT_330M,
-                  "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}},
-    "mu-llama": {"name": "mu-llama", "question": MU_LLAMA_QUESTION, "mert": MERT_330M,
-                 "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"}},
+    "musiscene": {
+        "name": "musiscene",
+        "question": MUSISCENE_QUESTION,
+        "mert": MERT_330M,
+        "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"},
+    },
+    "mu-llama": {
+        "name": "mu-llama",
+        "question": MU_LLAMA_QUESTION,
+        "mert": MERT_330M,
+        "captioner": {"checkpoint": "checkpoint.pth", "llama_dir": "llama", "tokenizer": "tokenizer.model"},
+    },
 }
 
 
@@ -171,7 +181,9 @@ def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
         if not (path / PRESET_FILE).is_file():
-            raise UserError(f"model directory {str(path)!r} has no {PRESET_FILE}; build one with `musiscene models make-tiny` or see the README's model layout")
+            raise UserError(
+                f"model directory {str(path)!r} has no {PRESET_FILE}; build one with `musiscene models make-tiny` or see the README's model layout"
+            )
         return _from_directory(path, question)
     if name_or_dir in BUILT_OFFLINE:
         root = models_home() / name_or_dir

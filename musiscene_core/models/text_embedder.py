@@ -6,8 +6,8 @@ search time, so every output records `TextEmbedder.name` and the search side com
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

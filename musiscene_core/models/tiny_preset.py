@@ -34,18 +34,33 @@ def make_tiny(
     name: str = "tiny",
 ) -> Path:
     """Write the tiny preset into `directory` (see module docstring); returns the directory."""
-    from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
     from musiscene_core.models.mert.tiny import make_tiny_mert
+    from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
     from musiscene_core.models.mullama.tiny import write_tiny_mullama
 
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    make_tiny_mert(root / "mert", seed=seed, hidden_size=mert_hidden, num_layers=mert_layers,
-                   conv_channels=mert_conv_channels, num_heads=max(1, min(4, mert_hidden // 8)))
+    make_tiny_mert(
+        root / "mert",
+        seed=seed,
+        hidden_size=mert_hidden,
+        num_layers=mert_layers,
+        conv_channels=mert_conv_channels,
+        num_heads=max(1, min(4, mert_hidden // 8)),
+    )
     with tempfile.TemporaryDirectory() as scratch:
-        files = write_tiny_mullama(scratch, seed=seed, dim=dim, n_layers=n_layers, n_heads=n_heads,
-                                   prefix_layers=prefix_layers, lora_rank=lora_rank, mert_layers=mert_layers + 1,
-                                   mert_dim=mert_hidden, vocab_size=vocab_size)
+        files = write_tiny_mullama(
+            scratch,
+            seed=seed,
+            dim=dim,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            prefix_layers=prefix_layers,
+            lora_rank=lora_rank,
+            mert_layers=mert_layers + 1,
+            mert_dim=mert_hidden,
+            vocab_size=vocab_size,
+        )
         captioner = MusiSceneCaptioner.from_mullama(files.checkpoint, files.llama_dir, files.tokenizer, device="cpu")
         captioner.save_pretrained(root / "captioner", include_llama=True)
     write_preset(root, name=name, question=MUSISCENE_QUESTION, mert="mert", captioner="captioner", random_weights=True)

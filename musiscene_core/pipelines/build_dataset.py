@@ -24,13 +24,13 @@ from musiscene_core.data.dataset_stages import (
 from musiscene_core.data.fusion_prompt import load_prompt
 from musiscene_core.data.scene_dataset import OK, SceneDatasetStore
 from musiscene_core.models.presets import resolve_model
-from musiscene_core.pipelines.ray_init import init_ray
 from musiscene_core.models.video_captioner import resolve_video_captioner
 from musiscene_core.models.video_captioner.captioner import (
     check_frame_count,
     is_random,
     video_captioner_version,
 )
+from musiscene_core.pipelines.ray_init import init_ray
 
 
 @dataclass
@@ -68,8 +68,11 @@ class BuildResult:
             "skipped": self.skipped,
             "splits": {s: self.splits.get(s, 0) for s in ("train", "validation", "test")},
             "clip_hours": round(self.clip_seconds / 3600.0, 4),
-            "llm_tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens,
-                           "total": self.prompt_tokens + self.completion_tokens},
+            "llm_tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.prompt_tokens + self.completion_tokens,
+            },
             "seconds": round(self.seconds, 2),
             "clips_per_hour": round(self.processed / hours, 1) if hours > 0 and self.processed else None,
             "dataset": self.dataset,
@@ -101,9 +104,13 @@ def _dataset_counts(store: SceneDatasetStore) -> dict:
         return {}
     rows = current.select(["status", "split", "error_kind"]).to_pylist()
     ok = Counter(r["split"] for r in rows if r["status"] == OK)
-    return {"clips": len(rows), "ok": sum(ok.values()), "splits": {s: ok.get(s, 0) for s in ("train", "validation", "test")},
-            "duplicates": sum(r["status"] == "duplicate" for r in rows),
-            "failed": sum(r["status"] == "error" for r in rows)}
+    return {
+        "clips": len(rows),
+        "ok": sum(ok.values()),
+        "splits": {s: ok.get(s, 0) for s in ("train", "validation", "test")},
+        "duplicates": sum(r["status"] == "duplicate" for r in rows),
+        "failed": sum(r["status"] == "error" for r in rows),
+    }
 
 
 def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
@@ -127,13 +134,25 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
     }
     versions["build_version"] = build_version(versions, config.frames, config.splits, config.split_seed)
     store = SceneDatasetStore(config.dst, config.endpoint_url)
-    plan = plan_build(config.src, store.current_clips(), versions["build_version"], force=config.force,
-                      retry_errors=config.retry_errors, endpoint_url=config.endpoint_url)
+    plan = plan_build(
+        config.src,
+        store.current_clips(),
+        versions["build_version"],
+        force=config.force,
+        retry_errors=config.retry_errors,
+        endpoint_url=config.endpoint_url,
+    )
     # Claimed once the source listed fine, so a mistyped SRC leaves no output folder behind.
     store.claim({"split_fractions": list(config.splits), "split_seed": config.split_seed})
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{uuid.uuid4().hex[:8]}"
-    result = BuildResult(run_id=run_id, dst=store.uri, versions=versions, listed=plan.listed, skipped=plan.skipped,
-                         random_weights=music.random_weights or is_random(video_source))
+    result = BuildResult(
+        run_id=run_id,
+        dst=store.uri,
+        versions=versions,
+        listed=plan.listed,
+        skipped=plan.skipped,
+        random_weights=music.random_weights or is_random(video_source),
+    )
     if on_progress:
         on_progress(0, len(plan.todo))
     if plan.todo:
@@ -141,8 +160,12 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
         ray.data.DataContext.get_current().enable_progress_bars = False
         uris = sorted({clip.uri for clip in plan.todo})
         hashed = ray.data.from_items([{"uri": u} for u in uris], override_num_blocks=max(1, min(len(uris), 200)))
-        hashed = hashed.map_batches(_identify, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor,
-                                    fn_kwargs=dict(endpoint_url=config.endpoint_url))
+        hashed = hashed.map_batches(
+            _identify,
+            batch_size=config.decode_batch_size,
+            num_cpus=config.cpus_per_actor,
+            fn_kwargs=dict(endpoint_url=config.endpoint_url),
+        )
         identities = {row["uri"]: row for row in hashed.take_all()}
         rows = clip_rows(plan, identities, config.splits, config.split_seed)
         items = [{k: v[i] for k, v in rows.items()} for i in range(len(plan.todo))]
@@ -151,18 +174,42 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
         gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
         device = "cuda" if gpus > 0 else "cpu"
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 200)))
-        ds = ds.map_batches(_decode, batch_size=config.decode_batch_size, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            frames=config.frames, min_seconds=config.min_seconds, max_clip_s=config.max_clip_seconds, endpoint_url=config.endpoint_url))
-        ds = ds.map_batches(CaptionChain, compute=_pool(config.caption_actors), batch_size=config.model_batch_size,
-                            num_cpus=config.cpus_per_actor, num_gpus=gpus or None,
-                            fn_constructor_kwargs=dict(video_source=video_source, model=music, device=device,
-                                                       max_new_tokens=config.max_new_tokens))
+        ds = ds.map_batches(
+            _decode,
+            batch_size=config.decode_batch_size,
+            num_cpus=config.cpus_per_actor,
+            fn_kwargs=dict(
+                frames=config.frames,
+                min_seconds=config.min_seconds,
+                max_clip_s=config.max_clip_seconds,
+                endpoint_url=config.endpoint_url,
+            ),
+        )
+        ds = ds.map_batches(
+            CaptionChain,
+            compute=_pool(config.caption_actors),
+            batch_size=config.model_batch_size,
+            num_cpus=config.cpus_per_actor,
+            num_gpus=gpus or None,
+            fn_constructor_kwargs=dict(
+                video_source=video_source, model=music, device=device, max_new_tokens=config.max_new_tokens
+            ),
+        )
         local_llm = fusion.endpoint is None
-        ds = ds.map_batches(FusionStage, compute=_pool(config.fusion_actors), batch_size=config.model_batch_size,
-                            num_cpus=config.cpus_per_actor, num_gpus=(gpus or None) if local_llm else None,
-                            fn_constructor_kwargs=dict(settings=fusion, prompt=prompt, device=device if local_llm else None))
-        ds = ds.map_batches(_write, batch_size=config.shard_rows, num_cpus=config.cpus_per_actor, fn_kwargs=dict(
-            dst=config.dst, versions=versions, endpoint_url=config.endpoint_url))
+        ds = ds.map_batches(
+            FusionStage,
+            compute=_pool(config.fusion_actors),
+            batch_size=config.model_batch_size,
+            num_cpus=config.cpus_per_actor,
+            num_gpus=(gpus or None) if local_llm else None,
+            fn_constructor_kwargs=dict(settings=fusion, prompt=prompt, device=device if local_llm else None),
+        )
+        ds = ds.map_batches(
+            _write,
+            batch_size=config.shard_rows,
+            num_cpus=config.cpus_per_actor,
+            fn_kwargs=dict(dst=config.dst, versions=versions, endpoint_url=config.endpoint_url),
+        )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for i, status in enumerate(batch["status"]):
                 result.processed += 1
@@ -180,6 +227,8 @@ def run(config: BuildDatasetConfig, on_progress=None) -> BuildResult:
                 on_progress(result.processed, len(plan.todo))
     result.dataset = _dataset_counts(store)
     result.seconds = time.time() - started
-    store.tables.write_run_record(run_id, {"config": config.as_dict(), "music_model": music.describe(),
-                                           "video_captioner_source": video_source, **result.as_dict()})
+    store.tables.write_run_record(
+        run_id,
+        {"config": config.as_dict(), "music_model": music.describe(), "video_captioner_source": video_source, **result.as_dict()},
+    )
     return result

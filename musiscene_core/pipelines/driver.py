@@ -8,9 +8,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from musiscene_core.errors import UserError
 from musiscene_core.tagging.lock import process_start_time
@@ -33,7 +33,7 @@ class DriverRef:
     pid_start: str | None
 
     @classmethod
-    def this_process(cls) -> "DriverRef":
+    def this_process(cls) -> DriverRef:
         return cls(host=socket.gethostname(), pid=os.getpid(), pid_start=process_start_time(os.getpid()))
 
     def alive(self) -> bool:
@@ -107,5 +107,7 @@ def worker_failure(exc: BaseException, committed: int) -> UserError:
     while getattr(cause, "cause", None) is not None and cause.cause is not cause:
         cause = cause.cause
     reason = str(cause) if isinstance(cause, UserError) else _last_line(cause)
-    return UserError(f"the run stopped because a worker failed ({reason.rstrip('.')}); "
-                     f"the {committed} track(s) it committed stay valid, rerun to continue")
+    return UserError(
+        f"the run stopped because a worker failed ({reason.rstrip('.')}); "
+        f"the {committed} track(s) it committed stay valid, rerun to continue"
+    )

@@ -44,8 +44,7 @@ def actor_pool(size: int, config: TagConfig):
     from ray.data import ActorPoolStrategy
 
     if config.max_actors and config.max_actors > size:
-        return ActorPoolStrategy(min_size=size, max_size=config.max_actors,
-                                 max_tasks_in_flight_per_actor=MAX_BATCHES_IN_FLIGHT)
+        return ActorPoolStrategy(min_size=size, max_size=config.max_actors, max_tasks_in_flight_per_actor=MAX_BATCHES_IN_FLIGHT)
     return ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=MAX_BATCHES_IN_FLIGHT)
 
 
@@ -69,9 +68,14 @@ def stage_args(stage: Stage, config: TagConfig) -> dict:
 
             args["compute"] = TaskPoolStrategy(size=decode_tasks(config))
         return args
-    return dict(compute=actor_pool(stage.actors, config), batch_size=stage.batch_size, num_cpus=stage.num_cpus,
-                num_gpus=stage.num_gpus or None, max_restarts=config.actor_restarts,
-                max_task_retries=-1 if config.actor_restarts != 0 else 0)
+    return dict(
+        compute=actor_pool(stage.actors, config),
+        batch_size=stage.batch_size,
+        num_cpus=stage.num_cpus,
+        num_gpus=stage.num_gpus or None,
+        max_restarts=config.actor_restarts,
+        max_task_retries=-1 if config.actor_restarts != 0 else 0,
+    )
 
 
 def configure_data_context(config: TagConfig) -> None:
@@ -86,4 +90,5 @@ def configure_data_context(config: TagConfig) -> None:
     context.max_errored_blocks = 0
     if config.object_store_limit:
         context.execution_options.resource_limits = ExecutionResources.for_limits(
-            object_store_memory=parse_memory_size(config.object_store_limit))
+            object_store_memory=parse_memory_size(config.object_store_limit)
+        )

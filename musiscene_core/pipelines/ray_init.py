@@ -23,7 +23,7 @@ _PROBE_TIMEOUT_S = 5.0
 
 def _host_port(address: str) -> tuple[str, int]:
     """(host, port) of `host:port` or `ray://host:port`; anything else is a UserError."""
-    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    rest = address[len("ray://") :] if address.startswith("ray://") else address
     host, sep, port = rest.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() or c in "/@" for c in host):
         raise UserError(f"--ray-address {address!r} is not a Ray address; use host:port, ray://host:port or auto")
@@ -87,8 +87,14 @@ def _quiet_ray_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def init_ray(address: str | None, *, gpus_per_actor: float | None = None, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-             num_cpus: int | None = None, log_to_driver: bool = False) -> None:
+def init_ray(
+    address: str | None,
+    *,
+    gpus_per_actor: float | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    num_cpus: int | None = None,
+    log_to_driver: bool = False,
+) -> None:
     """Start a private local Ray (address None) or join the cluster at `address` ("auto", host:port, ray://host:port).
 
     `log_to_driver` forwards the workers' output (training progress) to this process's terminal.
@@ -102,8 +108,14 @@ def init_ray(address: str | None, *, gpus_per_actor: float | None = None, connec
         if not address:
             _require_local_gpus(gpus_per_actor)
             # "local" always starts a new instance; the node IP keeps every connection on loopback.
-            ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus, include_dashboard=False,
-                     log_to_driver=log_to_driver, logging_level=logging.WARNING)
+            ray.init(
+                address="local",
+                _node_ip_address="127.0.0.1",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=log_to_driver,
+                logging_level=logging.WARNING,
+            )
         else:
             address = _resolve(address.strip())
             _probe(address)
@@ -118,8 +130,10 @@ def _require_local_gpus(gpus_per_actor: float | None) -> None:
 
     count = torch.cuda.device_count()
     if count < gpus_per_actor:
-        raise UserError(f"--gpus-per-actor {gpus_per_actor:g} asks for more GPUs than this machine has ({count}); "
-                        "use --gpus-per-actor 0 to run on CPUs")
+        raise UserError(
+            f"--gpus-per-actor {gpus_per_actor:g} asks for more GPUs than this machine has ({count}); "
+            "use --gpus-per-actor 0 to run on CPUs"
+        )
 
 
 def require_gpus(gpus_per_actor: float | None) -> None:
@@ -131,5 +145,7 @@ def require_gpus(gpus_per_actor: float | None) -> None:
     largest = max((node.get("Resources", {}).get("GPU", 0.0) for node in ray.nodes() if node.get("Alive")), default=0.0)
     if largest < gpus_per_actor:
         where = "this machine's Ray" if largest == 0 else "any node of the Ray cluster"
-        raise UserError(f"--gpus-per-actor {gpus_per_actor:g} asks for more GPUs than {where} has ({largest:g}); "
-                        "use --gpus-per-actor 0 to run on CPUs")
+        raise UserError(
+            f"--gpus-per-actor {gpus_per_actor:g} asks for more GPUs than {where} has ({largest:g}); "
+            "use --gpus-per-actor 0 to run on CPUs"
+        )

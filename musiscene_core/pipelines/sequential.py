@@ -29,7 +29,7 @@ class SequentialRunner:
         rows = list(rows)
         step = batch_rows or self.stages[-1].batch_size
         for start in range(0, len(rows), step):
-            chunk = rows[start:start + step]
+            chunk = rows[start : start + step]
             batch = {key: np.array([row[key] for row in chunk], dtype=object) for key in ("uri", "fingerprint")}
             for stage in self.stages:
                 batch = _call_in_batches(self.built[stage.name], batch, stage.batch_size)
@@ -40,5 +40,5 @@ def _call_in_batches(stage, batch: dict, batch_size: int) -> dict:
     n = len(batch["uri"])
     if n <= batch_size:
         return stage(batch)
-    parts = [stage({key: value[start:start + batch_size] for key, value in batch.items()}) for start in range(0, n, batch_size)]
+    parts = [stage({key: value[start : start + batch_size] for key, value in batch.items()}) for start in range(0, n, batch_size)]
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}

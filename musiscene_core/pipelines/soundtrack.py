@@ -20,7 +20,15 @@ class SoundtrackActor:
     def __call__(self, batch: dict) -> dict:
         rows = []
         for video, out in zip(batch["video"], batch["out"]):
-            row = {"video": str(video), "out": str(out), "status": "ok", "error": "", "prompt": "", "duration_s": np.nan, "seconds": np.nan}
+            row = {
+                "video": str(video),
+                "out": str(out),
+                "status": "ok",
+                "error": "",
+                "prompt": "",
+                "duration_s": np.nan,
+                "seconds": np.nan,
+            }
             try:
                 result = self.maker(str(video), str(out))
                 row.update(prompt=result.prompt, duration_s=result.duration_s, seconds=result.seconds)
@@ -32,8 +40,9 @@ class SoundtrackActor:
         return {key: np.array([r[key] for r in rows], dtype=object) for key in RESULT_FIELDS}
 
 
-def run(todo: list[tuple[str, str]], settings: SoundtrackSettings, workers: int = 1, ray_address: str | None = None,
-        on_result=None) -> list[dict]:
+def run(
+    todo: list[tuple[str, str]], settings: SoundtrackSettings, workers: int = 1, ray_address: str | None = None, on_result=None
+) -> list[dict]:
     import ray.data
     from ray.data import ActorPoolStrategy
 
@@ -42,8 +51,13 @@ def run(todo: list[tuple[str, str]], settings: SoundtrackSettings, workers: int 
     init_ray(ray_address)
     ray.data.DataContext.get_current().enable_progress_bars = False
     ds = ray.data.from_items([{"video": v, "out": o} for v, o in todo], override_num_blocks=max(1, len(todo)))
-    ds = ds.map_batches(SoundtrackActor, batch_size=1, compute=ActorPoolStrategy(size=max(1, min(workers, len(todo)))),
-                        num_cpus=1, fn_constructor_kwargs={"settings": settings})
+    ds = ds.map_batches(
+        SoundtrackActor,
+        batch_size=1,
+        compute=ActorPoolStrategy(size=max(1, min(workers, len(todo)))),
+        num_cpus=1,
+        fn_constructor_kwargs={"settings": settings},
+    )
     results = []
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for i in range(len(batch["video"])):

@@ -61,7 +61,9 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 def entrypoint(command: list[str]) -> str:
     """The shell command the cluster runs for `musiscene COMMAND ARGS…`."""
     if not command:
-        raise UserError("nothing to submit: give the command after --, e.g. musiscene submit -- tag s3://bucket/music --out s3://bucket/tags")
+        raise UserError(
+            "nothing to submit: give the command after --, e.g. musiscene submit -- tag s3://bucket/music --out s3://bucket/tags"
+        )
     args = list(command)
     if args[0] in JOINS_CLUSTER and not any(a == "--ray-address" or a.startswith("--ray-address=") for a in args):
         args += ["--ray-address", "auto"]
@@ -107,8 +109,10 @@ class Jobs:
             raise self._refused() from None
 
     def _refused(self) -> UserError:
-        return UserError(f"the Ray cluster at {self.address} refused the request (HTTP 401/403): give its token in "
-                         "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+        return UserError(
+            f"the Ray cluster at {self.address} refused the request (HTTP 401/403): give its token in "
+            "RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        )
 
     def _call(self, fn, job_id: str | None = None):
         """Run one client call, turning Ray's exceptions into one sentence each."""
@@ -119,18 +123,25 @@ class Jobs:
         except AuthenticationError:
             raise self._refused() from None
         except ConnectionError:
-            raise UserError(f"cannot reach the Ray head at {self.address}: is the cluster up and its dashboard port open?") from None
+            raise UserError(
+                f"cannot reach the Ray head at {self.address}: is the cluster up and its dashboard port open?"
+            ) from None
         except RuntimeError as exc:
             text = str(exc)
             if job_id is not None and ("404" in text or "does not exist" in text):
                 raise UserError(f"no job {job_id!r} on the Ray cluster at {self.address}") from None
             raise UserError(f"the Ray head at {self.address} answered: {text.strip().splitlines()[0]}") from None
 
-    def submit(self, command: list[str], working_dir: str | None = None, env: dict[str, str] | None = None,
-               pip: list[str] | None = None) -> str:
-        return self._call(lambda: self._client.submit_job(
-            entrypoint=entrypoint(command), runtime_env=runtime_env(working_dir, env or {}, pip or []),
-            metadata={"musiscene_command": command[0]}))
+    def submit(
+        self, command: list[str], working_dir: str | None = None, env: dict[str, str] | None = None, pip: list[str] | None = None
+    ) -> str:
+        return self._call(
+            lambda: self._client.submit_job(
+                entrypoint=entrypoint(command),
+                runtime_env=runtime_env(working_dir, env or {}, pip or []),
+                metadata={"musiscene_command": command[0]},
+            )
+        )
 
     def info(self, job_id: str) -> JobInfo:
         details = self._call(lambda: self._client.get_job_info(job_id), job_id)
@@ -175,6 +186,11 @@ def _job_info(details) -> JobInfo:
     def seconds(ms):
         return ms / 1000.0 if ms else None
 
-    return JobInfo(job_id=details.submission_id or details.job_id, status=str(getattr(details.status, "value", details.status)),
-                   entrypoint=details.entrypoint, message=details.message or "",
-                   start_time=seconds(details.start_time), end_time=seconds(details.end_time))
+    return JobInfo(
+        job_id=details.submission_id or details.job_id,
+        status=str(getattr(details.status, "value", details.status)),
+        entrypoint=details.entrypoint,
+        message=details.message or "",
+        start_time=seconds(details.start_time),
+        end_time=seconds(details.end_time),
+    )

@@ -98,10 +98,12 @@ def _map_stage(ds, stage: Stage, config: TagConfig, driver: DriverRef, run_id: s
     """One stage onto Ray Data: stateless CPU tasks, or an actor pool that builds the stage once per actor;
     pools, concurrency and failure policy as `placement` decides."""
     if stage.actors is None:
-        return ds.map_batches(_run_task, fn_kwargs=dict(stage=stage, driver=driver, run_id=run_id),
-                              **placement.stage_args(stage, config))
-    return ds.map_batches(_watched(stage.cls), fn_constructor_kwargs=dict(driver=driver, **stage.kwargs),
-                          **placement.stage_args(stage, config))
+        return ds.map_batches(
+            _run_task, fn_kwargs=dict(stage=stage, driver=driver, run_id=run_id), **placement.stage_args(stage, config)
+        )
+    return ds.map_batches(
+        _watched(stage.cls), fn_constructor_kwargs=dict(driver=driver, **stage.kwargs), **placement.stage_args(stage, config)
+    )
 
 
 def _new_run_id(started: float) -> str:
@@ -132,14 +134,17 @@ def run(config: TagConfig, on_progress=None) -> TagResult:
         result.seconds = time.time() - started
         store.write_run_record(run_id, {"config": config.as_dict(), "model": model.describe(), **result.as_dict()})
     if result.interrupted:
-        raise RunInterrupted(f"stopped; {result.committed} track(s) were committed by this run "
-                             f"(run record {store.uri}/runs/{run_id}.json); rerun the same command to continue")
+        raise RunInterrupted(
+            f"stopped; {result.committed} track(s) were committed by this run "
+            f"(run record {store.uri}/runs/{run_id}.json); rerun the same command to continue"
+        )
     return result
 
 
 def _tag(config: TagConfig, model, version: str, store: OutputStore, result: TagResult, on_progress) -> None:
-    plan = plan_run(config.src, store, version, force=config.force, endpoint_url=config.endpoint_url,
-                    retry_errors=config.retry_errors)
+    plan = plan_run(
+        config.src, store, version, force=config.force, endpoint_url=config.endpoint_url, retry_errors=config.retry_errors
+    )
     if plan.deleted:
         store.mark_deleted(plan.deleted, version)
     result.listed, result.skipped, result.skipped_non_audio = plan.listed, plan.skipped_done, plan.skipped_non_audio
@@ -164,8 +169,9 @@ def _process(config: TagConfig, model, version: str, plan, result: TagResult, on
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if has_gpu else 0.0)
     device = "cuda" if gpus > 0 else "cpu"
-    ds = ray.data.from_items([{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo],
-                             override_num_blocks=max(1, min(len(plan.todo), 200)))
+    ds = ray.data.from_items(
+        [{"uri": r.uri, "fingerprint": r.fingerprint} for r in plan.todo], override_num_blocks=max(1, min(len(plan.todo), 200))
+    )
     for stage in build_stages(config, model, version, device=device, gpus_per_actor=gpus, run_id=result.run_id):
         ds = _map_stage(ds, stage, config, driver, result.run_id)
     try:
@@ -205,10 +211,21 @@ def _build_index(config: TagConfig, store: OutputStore) -> dict:
 
     current = store.current_tracks()
     if current is None or "ok" not in set(current.column("status").to_pylist()):
-        return {"rows": 0, "added_rows": 0, "captions": None, "audio": None, "recall_at_10": None,
-                "note": "nothing to index: no current track of the output decoded"}
+        return {
+            "rows": 0,
+            "added_rows": 0,
+            "captions": None,
+            "audio": None,
+            "recall_at_10": None,
+            "note": "nothing to index: no current track of the output decoded",
+        }
     # The endpoint names the catalog's store when only SRC is on S3; the index goes where DST is.
     endpoint = config.endpoint_url if store.location.url.startswith("s3://") else None
     info = build_index(config.dst, memory_budget=config.memory_budget, endpoint_url=endpoint)
-    return {"rows": info.rows, "added_rows": info.added_rows, "captions": info.captions.factory,
-            "audio": info.audio.factory, "recall_at_10": info.captions.recall_at_10}
+    return {
+        "rows": info.rows,
+        "added_rows": info.added_rows,
+        "captions": info.captions.factory,
+        "audio": info.audio.factory,
+        "recall_at_10": info.captions.recall_at_10,
+    }

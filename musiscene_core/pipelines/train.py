@@ -36,7 +36,7 @@ def _storage(config: TrainConfig):
             return path, None
         import pyarrow.fs
 
-        return path[len("s3://"):], pyarrow.fs.S3FileSystem(endpoint_override=config.endpoint_url)
+        return path[len("s3://") :], pyarrow.fs.S3FileSystem(endpoint_override=config.endpoint_url)
     return os.path.abspath(path), None
 
 
@@ -53,9 +53,15 @@ def _train_worker(loop_config: dict) -> None:
     context = ray.train.get_context()
     device = ray.train.torch.get_device()
     captioner = load_base(loop_config["spec"], device)
-    trainer = Trainer(config, captioner, load_prepared(config.out, "train", config.endpoint_url),
-                      load_prepared(config.out, "validation", config.endpoint_url), device,
-                      world=context.get_world_size(), rank=context.get_world_rank())
+    trainer = Trainer(
+        config,
+        captioner,
+        load_prepared(config.out, "train", config.endpoint_url),
+        load_prepared(config.out, "validation", config.endpoint_url),
+        device,
+        world=context.get_world_size(),
+        rank=context.get_world_rank(),
+    )
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as directory:
@@ -82,8 +88,11 @@ def _train_worker(loop_config: dict) -> None:
 
 def _best_checkpoint(result):
     """The checkpoint with the best selection score among the evaluated ones; the latest when none is."""
-    scored = [(c, m[SELECTION_SCORE]) for c, m in (result.best_checkpoints or [])
-              if isinstance(m.get(SELECTION_SCORE), (int, float)) and m[SELECTION_SCORE] > UNSCORED]
+    scored = [
+        (c, m[SELECTION_SCORE])
+        for c, m in (result.best_checkpoints or [])
+        if isinstance(m.get(SELECTION_SCORE), (int, float)) and m[SELECTION_SCORE] > UNSCORED
+    ]
     if not scored:
         return result.checkpoint
     return max(scored, key=lambda item: item[1])[0]
@@ -106,8 +115,10 @@ def run(config: TrainConfig, on_event=None) -> dict:
     layers, hidden = adapter_mert_shape(spec)
     say(f"preparing {config.data} (features cached in {config.features or config.out}) ...")
     prepared = prepare(config, spec, layers, hidden, on_progress=lambda done, total: say(f"  MERT features {done}/{total}"))
-    say(f"examples: {prepared.counts}; features reused {prepared.reused}, extracted {prepared.extracted}"
-        + (f"; dropped {prepared.dropped}" if prepared.dropped else ""))
+    say(
+        f"examples: {prepared.counts}; features reused {prepared.reused}, extracted {prepared.extracted}"
+        + (f"; dropped {prepared.dropped}" if prepared.dropped else "")
+    )
     steps_per_epoch(prepared.counts["train"], config.global_batch)  # fails early, with a clear message
 
     init_ray(config.ray_address, log_to_driver=True)  # the workers print the training progress
@@ -123,10 +134,12 @@ def run(config: TrainConfig, on_event=None) -> dict:
         train_loop_config={"config": config, "spec": spec},
         scaling_config=ray.train.ScalingConfig(num_workers=config.workers, use_gpu=use_gpu),
         run_config=ray.train.RunConfig(
-            name=config.name, storage_path=storage_path, storage_filesystem=filesystem,
+            name=config.name,
+            storage_path=storage_path,
+            storage_filesystem=filesystem,
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=config.keep_checkpoints, checkpoint_score_attribute=SELECTION_SCORE,
-                checkpoint_score_order="max"),
+                num_to_keep=config.keep_checkpoints, checkpoint_score_attribute=SELECTION_SCORE, checkpoint_score_order="max"
+            ),
             failure_config=ray.train.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
@@ -145,9 +158,15 @@ def run(config: TrainConfig, on_event=None) -> dict:
     say("exporting the trained model ...")
     exported = export_to(captioner, spec, config.out, config.endpoint_url, llama_changed=config.lora_rank > 0)
     summary = summarize(state.history, config, config.workers, state.best, wall_seconds=time.time() - started)
-    summary.update(exported=exported, examples=prepared.counts, features_extracted=prepared.extracted,
-                   features_reused=prepared.reused, dropped=prepared.dropped, base=spec.name,
-                   best_checkpoint=(f"s3://{best.path}" if config.storage_path().startswith("s3://") else best.path),
-                   checkpoints=f"{config.storage_path()}/{config.name}")
+    summary.update(
+        exported=exported,
+        examples=prepared.counts,
+        features_extracted=prepared.extracted,
+        features_reused=prepared.reused,
+        dropped=prepared.dropped,
+        base=spec.name,
+        best_checkpoint=(f"s3://{best.path}" if config.storage_path().startswith("s3://") else best.path),
+        checkpoints=f"{config.storage_path()}/{config.name}",
+    )
     summary["report"] = write_report(config.out, state.history, summary, config.endpoint_url)
     return summary

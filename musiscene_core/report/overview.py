@@ -78,8 +78,9 @@ def catalog_overview(dst: str, endpoint_url: str | None = None, clusters: int = 
     status = np.array(current.column("status").to_pylist(), dtype=object)
     ok = status == "ok"
     kinds = Counter(kind or "unknown" for kind, bad in zip(current.column("error_kind").to_pylist(), ~ok) if bad)
-    durations = np.array([d for d, good in zip(current.column("duration_s").to_pylist(), ok) if good and d is not None],
-                         dtype=np.float64)
+    durations = np.array(
+        [d for d, good in zip(current.column("duration_s").to_pylist(), ok) if good and d is not None], dtype=np.float64
+    )
     versions = Counter(v for v, good in zip(current.column("model_version").to_pylist(), ok) if good and v)
     notes: list[str] = []
     embedding_map = None
@@ -90,10 +91,18 @@ def catalog_overview(dst: str, endpoint_url: str | None = None, clusters: int = 
     except UserError as exc:
         notes.append(f"no embedding map: {exc}")
     return CatalogOverview(
-        dst=dst, tracks=current.num_rows, ok=int(ok.sum()), failed=int((~ok).sum()),
-        error_kinds=dict(kinds.most_common()), audio_hours=float(durations.sum() / 3600.0), durations_s=durations,
-        model_versions=dict(versions.most_common()), runs=run_summaries(store), scene_words=words,
-        embedding_map=embedding_map, notes=notes,
+        dst=dst,
+        tracks=current.num_rows,
+        ok=int(ok.sum()),
+        failed=int((~ok).sum()),
+        error_kinds=dict(kinds.most_common()),
+        audio_hours=float(durations.sum() / 3600.0),
+        durations_s=durations,
+        model_versions=dict(versions.most_common()),
+        runs=run_summaries(store),
+        scene_words=words,
+        embedding_map=embedding_map,
+        notes=notes,
     )
 
 
@@ -110,16 +119,22 @@ def run_summaries(store) -> list[dict]:
             continue  # a half-written or foreign file is not a run record
         seconds = record.get("seconds") or 0.0
         hours = record.get("audio_hours") or 0.0
-        runs.append({
-            "run_id": record.get("run_id", path.rsplit("/", 1)[-1][:-5]),
-            "model": (record.get("model") or {}).get("name", "-"),
-            "model_version": record.get("model_version", "-"),
-            "processed": record.get("processed", 0), "ok": record.get("ok", 0), "failed": record.get("failed", 0),
-            "skipped": record.get("skipped", 0), "audio_hours": hours, "seconds": seconds,
-            "tracks_per_hour": record.get("tracks_per_hour"),
-            # Hours of audio tagged per hour of wall time.
-            "realtime_factor": hours * 3600.0 / seconds if seconds else None,
-        })
+        runs.append(
+            {
+                "run_id": record.get("run_id", path.rsplit("/", 1)[-1][:-5]),
+                "model": (record.get("model") or {}).get("name", "-"),
+                "model_version": record.get("model_version", "-"),
+                "processed": record.get("processed", 0),
+                "ok": record.get("ok", 0),
+                "failed": record.get("failed", 0),
+                "skipped": record.get("skipped", 0),
+                "audio_hours": hours,
+                "seconds": seconds,
+                "tracks_per_hour": record.get("tracks_per_hour"),
+                # Hours of audio tagged per hour of wall time.
+                "realtime_factor": hours * 3600.0 / seconds if seconds else None,
+            }
+        )
     return runs
 
 
@@ -130,9 +145,13 @@ def _embedding_map(location, clusters: int) -> EmbeddingMap:
     captions = [str(c) for c in rows.captions]
     labels = kmeans_clusters(rows.caption_vectors, clusters)
     return EmbeddingMap(
-        uris=[str(u) for u in rows.uris], captions=captions,
-        caption_xy=pca_2d(rows.caption_vectors), audio_xy=pca_2d(rows.audio_vectors), clusters=labels,
-        cluster_words=typical_words(captions, labels), cluster_examples=central_captions(captions, rows.caption_vectors, labels),
+        uris=[str(u) for u in rows.uris],
+        captions=captions,
+        caption_xy=pca_2d(rows.caption_vectors),
+        audio_xy=pca_2d(rows.audio_vectors),
+        clusters=labels,
+        cluster_words=typical_words(captions, labels),
+        cluster_examples=central_captions(captions, rows.caption_vectors, labels),
         caption_vectors=rows.caption_vectors,
         audio_vectors=rows.audio_vectors,
     )
@@ -191,8 +210,7 @@ def typical_words(captions: list[str], labels: np.ndarray, n: int = CLUSTER_WORD
         outside = [s for s, label in zip(sets, labels) if label != cluster]
         inside_counts = Counter(w for s in inside for w in s)
         outside_counts = Counter(w for s in outside for w in s)
-        scores = {w: c / len(inside) - (outside_counts[w] / len(outside) if outside else 0.0)
-                  for w, c in inside_counts.items()}
+        scores = {w: c / len(inside) - (outside_counts[w] / len(outside) if outside else 0.0) for w, c in inside_counts.items()}
         ranked = sorted((w for w, score in scores.items() if score > 0), key=lambda w: (-scores[w], w))
         result.append(ranked[:n])
     return result

@@ -33,8 +33,15 @@ def embedding_map(mapping: EmbeddingMap):
             ax.scatter(xy[members, 0], xy[members, 1], s=36, color=colours(cluster % 10), label=label, alpha=0.85)
             if members.any() and words:
                 centre = xy[members].mean(axis=0)
-                ax.annotate(words[0], centre, fontsize=9, weight="bold", ha="center", va="center",
-                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+                ax.annotate(
+                    words[0],
+                    centre,
+                    fontsize=9,
+                    weight="bold",
+                    ha="center",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0},
+                )
         ax.set_title(f"{title} (PCA), coloured by caption cluster")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -75,4 +82,3 @@ def scene_words(overview: CatalogOverview):
     ax.set_title("most common scene words")
     ax.xaxis.get_major_locator().set_params(integer=True)
     return figure
-

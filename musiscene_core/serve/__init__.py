@@ -1,6 +1,6 @@
 """`musiscene serve`: the HTTP API and web page over one or more scene indexes (needs the `serve` extra).
 
-    app = create_app(registry, token=..., endpoint_url=...)   # a FastAPI app; run it with uvicorn
+app = create_app(registry, token=..., endpoint_url=...)   # a FastAPI app; run it with uvicorn
 """
 
 from musiscene_core.serve.app import create_app

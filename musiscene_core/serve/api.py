@@ -21,9 +21,7 @@ TrackId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{64}$", description="A track id: the SHA-256 of the file's bytes, in lowercase hex.")
 ]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="How many tracks to return.")]
-MinDuration = Annotated[
-    float | None, Query(ge=0, allow_inf_nan=False, description="Shortest track, in seconds.")
-]
+MinDuration = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Shortest track, in seconds.")]
 MaxDuration = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Longest track, in seconds.")]
 CatalogName = Annotated[
     str | None, Query(max_length=64, description="Which catalog to search; the server's first one by default.")

@@ -89,7 +89,8 @@ class _IndexCollector:
             for version in catalog.index.info.model_versions:
                 versions.add_metric([catalog.name, version], 1)
         reloads = CounterMetricFamily(
-            "musiscene_index_reloads", "Rebuilt indexes swapped in, or kept out after a failed load.",
+            "musiscene_index_reloads",
+            "Rebuilt indexes swapped in, or kept out after a failed load.",
             labels=["catalog", "outcome"],
         )
         for (name, outcome), count in sorted(self._catalogs.reloads.items()):

@@ -38,9 +38,9 @@ class SoundtrackSettings:
         if self.mix not in MIXES:
             raise UserError(f"unknown mix {self.mix!r}; use {' or '.join(MIXES)}")
         if self.prompt_source not in ("musiscene", "music") and not self.prompt_source.startswith("text:"):
-            raise UserError(f"unknown prompt source {self.prompt_source!r}; use musiscene, music or text:\"...\"")
+            raise UserError(f'unknown prompt source {self.prompt_source!r}; use musiscene, music or text:"..."')
         if self.prompt_source.startswith("text:") and not self.prompt_source[5:].strip():
-            raise UserError("--prompt-source text: needs a prompt after the colon, e.g. text:\"calm piano at dawn\"")
+            raise UserError('--prompt-source text: needs a prompt after the colon, e.g. text:"calm piano at dawn"')
 
 
 @dataclass
@@ -111,7 +111,7 @@ class SoundtrackMaker:
         if s.prompt_source.startswith("text:"):
             prompt = s.prompt_source[5:].strip()
         elif not info.has_audio:
-            raise UserError(f"{video} has no audio to caption; give the prompt yourself with --prompt-source text:\"...\"")
+            raise UserError(f'{video} has no audio to caption; give the prompt yourself with --prompt-source text:"..."')
         else:
             prompt = self.prompter(video)
         music = self.generator.generate(prompt, info.duration_s, on_window=on_window)
@@ -129,10 +129,18 @@ class SoundtrackMaker:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         mux(video, mixed, out)
         return SoundtrackResult(
-            video=video, out=str(out), prompt=prompt, prompt_source=s.prompt_source.split(":")[0], duration_s=info.duration_s,
-            music_lufs=loudness.integrated_loudness(mixed, MUX_RATE), mix=s.mix, musicgen=self.musicgen.name,
-            captioner=self.prompter.spec.name if self.prompter else None, random_weights=self.random_weights,
-            seconds=time.time() - started, notes=notes,
+            video=video,
+            out=str(out),
+            prompt=prompt,
+            prompt_source=s.prompt_source.split(":")[0],
+            duration_s=info.duration_s,
+            music_lufs=loudness.integrated_loudness(mixed, MUX_RATE),
+            mix=s.mix,
+            musicgen=self.musicgen.name,
+            captioner=self.prompter.spec.name if self.prompter else None,
+            random_weights=self.random_weights,
+            seconds=time.time() - started,
+            notes=notes,
         )
 
 
@@ -148,5 +156,9 @@ def output_is_complete(video: str | Path, out: str | Path) -> bool:
         made, source = probe_video(out), probe_video(video)
     except UserError:
         return False
-    return made.has_audio and abs(made.duration_s - source.duration_s) <= TOLERANCE_S and \
-        made.audio_duration_s is not None and abs(made.audio_duration_s - source.duration_s) <= TOLERANCE_S
+    return (
+        made.has_audio
+        and abs(made.duration_s - source.duration_s) <= TOLERANCE_S
+        and made.audio_duration_s is not None
+        and abs(made.audio_duration_s - source.duration_s) <= TOLERANCE_S
+    )

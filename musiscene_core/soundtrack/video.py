@@ -56,8 +56,15 @@ def probe_video(path: str | Path) -> VideoInfo:
                     spans[packet.stream.index].append(packet)
             duration = _span(spans[video.index], video.time_base)
             audio_duration = _span(spans[audio.index], audio.time_base) if audio is not None else None
-            info = VideoInfo(path, duration or 0.0, audio is not None and bool(audio_duration), audio_duration,
-                             video.codec_context.name, video.codec_context.width, video.codec_context.height)
+            info = VideoInfo(
+                path,
+                duration or 0.0,
+                audio is not None and bool(audio_duration),
+                audio_duration,
+                video.codec_context.name,
+                video.codec_context.width,
+                video.codec_context.height,
+            )
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path} is not a readable video ({str(exc).splitlines()[0] or exc.__class__.__name__})") from None
     if info.duration_s <= 0:
@@ -110,8 +117,9 @@ def check_muxable(video_path: str) -> None:
         try:
             sink.add_stream_from_template(source.streams.video[0])
         except (ValueError, av.error.FFmpegError):
-            raise UserError(f"the {codec} video of {video_path} cannot be copied into an MP4; "
-                            "convert it to H.264, H.265, AV1 or VP9 first") from None
+            raise UserError(
+                f"the {codec} video of {video_path} cannot be copied into an MP4; convert it to H.264, H.265, AV1 or VP9 first"
+            ) from None
 
 
 class _AacWriter:
@@ -126,7 +134,7 @@ class _AacWriter:
     def write_until(self, seconds: float) -> None:
         stop = min(self.audio.shape[1], int(seconds * self.rate))
         while self.written < stop:
-            chunk = self.audio[:, self.written: self.written + _AAC_FRAME]
+            chunk = self.audio[:, self.written : self.written + _AAC_FRAME]
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
             frame.sample_rate = self.rate
             frame.pts = self.written

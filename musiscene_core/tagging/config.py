@@ -10,11 +10,17 @@ from musiscene_core.config_files import read_config_file
 from musiscene_core.errors import UserError
 from musiscene_core.tagging.stages import MAX_INLINE_SECONDS
 
-
 # Upper bounds far above any useful value: a typo (an extra zero or five) is refused instead of
 # allocating until the machine runs out of memory.
-_LIMITS = {"decode_batch_size": 4096, "model_batch_size": 4096, "mert_actors": 10_000, "caption_actors": 10_000,
-           "embed_actors": 10_000, "max_new_tokens": 4096, "shard_rows": 1_000_000}
+_LIMITS = {
+    "decode_batch_size": 4096,
+    "model_batch_size": 4096,
+    "mert_actors": 10_000,
+    "caption_actors": 10_000,
+    "embed_actors": 10_000,
+    "max_new_tokens": 4096,
+    "shard_rows": 1_000_000,
+}
 
 
 @dataclass
@@ -60,7 +66,7 @@ class TagConfig:
     build_index: bool = True
     memory_budget: str = "4GB"
 
-    def validate(self) -> "TagConfig":
+    def validate(self) -> TagConfig:
         if self.policy not in ("whole", "mu-llama"):
             raise UserError(f"unknown window policy {self.policy!r}; use 'whole' or 'mu-llama'")
         for name, most in _LIMITS.items():
@@ -87,15 +93,21 @@ class TagConfig:
         return self
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "TagConfig":
+    def from_yaml(cls, path: str | Path, **overrides) -> TagConfig:
         data = read_config_file(path, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data).validate()
 
     def decode_settings(self) -> dict:
         """How tracks become windows: the decode stage's options, shared with MERT's streamed reads."""
-        return dict(policy=self.policy, window_s=self.window_s, hop_s=self.hop_s, min_seconds=self.min_seconds,
-                    endpoint_url=self.endpoint_url, max_inline_s=self.max_inline_s)
+        return dict(
+            policy=self.policy,
+            window_s=self.window_s,
+            hop_s=self.hop_s,
+            min_seconds=self.min_seconds,
+            endpoint_url=self.endpoint_url,
+            max_inline_s=self.max_inline_s,
+        )
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

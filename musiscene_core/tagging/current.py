@@ -27,13 +27,14 @@ def current_tracks(tracks: pa.Table | None) -> pa.Table | None:
     """One row per URI: its newest row, whatever its status."""
     if tracks is None or tracks.num_rows == 0:
         return tracks
-    frame = pd.DataFrame({
-        "uri": tracks.column("uri").to_pandas(),
-        "tagged_at": tracks.column("tagged_at").to_pandas(),
-        "position": np.arange(tracks.num_rows),
-    })
-    frame = frame.sort_values(["uri", "tagged_at", "position"], ascending=[True, False, False], na_position="last",
-                              kind="stable")
+    frame = pd.DataFrame(
+        {
+            "uri": tracks.column("uri").to_pandas(),
+            "tagged_at": tracks.column("tagged_at").to_pandas(),
+            "position": np.arange(tracks.num_rows),
+        }
+    )
+    frame = frame.sort_values(["uri", "tagged_at", "position"], ascending=[True, False, False], na_position="last", kind="stable")
     keep = frame.drop_duplicates("uri", keep="first")["position"].to_numpy()
     return tracks.take(pa.array(keep, type=pa.int64()))
 
@@ -51,8 +52,7 @@ def current_rows(table: pa.Table | None, ok_tracks: pa.Table | None) -> pa.Table
     (track_id, model_version) of `ok_tracks`, the later shard's row when a pair was written twice."""
     if table is None or ok_tracks is None:
         return None
-    wanted = pd.MultiIndex.from_arrays([ok_tracks.column("track_id").to_pandas(),
-                                        ok_tracks.column("model_version").to_pandas()])
+    wanted = pd.MultiIndex.from_arrays([ok_tracks.column("track_id").to_pandas(), ok_tracks.column("model_version").to_pandas()])
     keys = pd.MultiIndex.from_arrays([table.column("track_id").to_pandas(), table.column("model_version").to_pandas()])
     positions = np.flatnonzero(keys.isin(wanted))
     last = ~pd.Index(keys[positions]).duplicated(keep="last")

@@ -47,9 +47,16 @@ class Stage:
 
 def model_version(config: TagConfig, model) -> str:
     """The version recorded on every output row: the weights plus every setting that changes the outputs."""
-    return model.version(policy=config.policy, window_s=config.window_s, hop_s=config.hop_s,
-                         max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                         top_p=config.top_p, seed=config.seed, embedder=config.embedder)
+    return model.version(
+        policy=config.policy,
+        window_s=config.window_s,
+        hop_s=config.hop_s,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        seed=config.seed,
+        embedder=config.embedder,
+    )
 
 
 def fuse_models(config: TagConfig, gpus_per_actor: float) -> bool:
@@ -61,8 +68,15 @@ def fuse_models(config: TagConfig, gpus_per_actor: float) -> bool:
     return gpus_per_actor <= 0 or config.fuse_models
 
 
-def build_stages(config: TagConfig, model, model_version: str | None, device: str | None,
-                 gpus_per_actor: float = 0.0, last: str = WRITE, run_id: str | None = None) -> list[Stage]:
+def build_stages(
+    config: TagConfig,
+    model,
+    model_version: str | None,
+    device: str | None,
+    gpus_per_actor: float = 0.0,
+    last: str = WRITE,
+    run_id: str | None = None,
+) -> list[Stage]:
     """The stages of a tagging run from decoding up to and including `last` (one of ORDER).
 
     `model` is the run's ModelSpec, `device` the device the model stages load onto (None: CUDA when
@@ -77,23 +91,59 @@ def build_stages(config: TagConfig, model, model_version: str | None, device: st
     decode = config.decode_settings()
     stages = [Stage(DECODE, DecodeStage, decode, batch_size=config.decode_batch_size, num_cpus=config.decode_cpus or cpus)]
     if EMBED in wanted and fuse_models(config, gpus_per_actor):
-        stages.append(Stage(MODELS, ModelChain, dict(model=model, device=device, embedder_name=config.embedder, decode=decode,
-                                                     **generation), actors=config.mert_actors, **model_actor))
+        stages.append(
+            Stage(
+                MODELS,
+                ModelChain,
+                dict(model=model, device=device, embedder_name=config.embedder, decode=decode, **generation),
+                actors=config.mert_actors,
+                **model_actor,
+            )
+        )
     else:
         if MERT in wanted:
-            stages.append(Stage(MERT, MertStage, dict(model=model, device=device, decode=decode), actors=config.mert_actors,
-                                **model_actor))
+            stages.append(
+                Stage(MERT, MertStage, dict(model=model, device=device, decode=decode), actors=config.mert_actors, **model_actor)
+            )
         if CAPTION in wanted:
-            stages.append(Stage(CAPTION, CaptionStage, dict(model=model, device=device, **generation),
-                                actors=config.caption_actors, **model_actor))
+            stages.append(
+                Stage(
+                    CAPTION,
+                    CaptionStage,
+                    dict(model=model, device=device, **generation),
+                    actors=config.caption_actors,
+                    **model_actor,
+                )
+            )
         if EMBED in wanted:
             # The text embedder is small: CPU actors, next to the GPU stages.
-            stages.append(Stage(EMBED, EmbedStage, dict(embedder_name=config.embedder), batch_size=config.model_batch_size,
-                                actors=config.embed_actors, num_cpus=cpus))
+            stages.append(
+                Stage(
+                    EMBED,
+                    EmbedStage,
+                    dict(embedder_name=config.embedder),
+                    batch_size=config.model_batch_size,
+                    actors=config.embed_actors,
+                    num_cpus=cpus,
+                )
+            )
     if WRITE in wanted:
         if model_version is None:
             raise ValueError("the write stage needs the model version it records")
         window_policy = policy_record(config.policy, config.window_s, config.hop_s)
-        stages.append(Stage(WRITE, ShardWriter, dict(dst=config.dst, model_version=model_version, endpoint_url=config.endpoint_url,
-                                                     window_policy=window_policy, run_id=run_id), batch_size=config.shard_rows, num_cpus=cpus))
+        stages.append(
+            Stage(
+                WRITE,
+                ShardWriter,
+                dict(
+                    dst=config.dst,
+                    model_version=model_version,
+                    endpoint_url=config.endpoint_url,
+                    window_policy=window_policy,
+                    run_id=run_id,
+                ),
+                batch_size=config.shard_rows,
+                num_cpus=cpus,
+            )
+        )
     return stages

@@ -52,19 +52,30 @@ class LockHolder:
     heartbeat: float
 
     @classmethod
-    def this_process(cls, run_id: str) -> "LockHolder":
+    def this_process(cls, run_id: str) -> LockHolder:
         now = time.time()
-        return cls(run_id=run_id, host=socket.gethostname(), pid=os.getpid(), pid_start=process_start_time(os.getpid()),
-                   started=now, heartbeat=now)
+        return cls(
+            run_id=run_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            pid_start=process_start_time(os.getpid()),
+            started=now,
+            heartbeat=now,
+        )
 
     @classmethod
-    def parse(cls, data: bytes) -> "LockHolder | None":
+    def parse(cls, data: bytes) -> LockHolder | None:
         """The holder recorded in a lock file; None for a damaged one (a holder killed while writing it)."""
         try:
             record = json.loads(data)
-            return cls(run_id=str(record["run_id"]), host=str(record["host"]), pid=int(record["pid"]),
-                       pid_start=record.get("pid_start"), started=float(record["started"]),
-                       heartbeat=float(record["heartbeat"]))
+            return cls(
+                run_id=str(record["run_id"]),
+                host=str(record["host"]),
+                pid=int(record["pid"]),
+                pid_start=record.get("pid_start"),
+                started=float(record["started"]),
+                heartbeat=float(record["heartbeat"]),
+            )
         except (ValueError, TypeError, KeyError):
             return None
 
@@ -97,7 +108,7 @@ class OutputLock:
         self._heartbeat: threading.Thread | None = None
 
     @classmethod
-    def acquire(cls, location: OutputLocation, run_id: str) -> "OutputLock":
+    def acquire(cls, location: OutputLocation, run_id: str) -> OutputLock:
         """Take the folder's lock, or raise a UserError naming the run that holds it.
 
         Creating the lock file is also the check that the output location exists and can be written,
@@ -117,8 +128,10 @@ class OutputLock:
             if current is None and tag is None:
                 continue  # released in between: try again
             if current is not None and not current.is_stale():
-                raise UserError(f"{location.url} is in use by {current.describe()}; wait for it to finish "
-                                f"(if that run is gone on another machine, delete {store.path})")
+                raise UserError(
+                    f"{location.url} is in use by {current.describe()}; wait for it to finish "
+                    f"(if that run is gone on another machine, delete {store.path})"
+                )
             store.take_over(tag, holder.to_bytes())
             confirmed, _ = store.read()
             if confirmed == holder:
@@ -127,7 +140,7 @@ class OutputLock:
                 return lock
         raise UserError(f"could not take the lock of {location.url}: other runs keep taking it")
 
-    def _start_heartbeat(self, store: "_LockFile") -> None:
+    def _start_heartbeat(self, store: _LockFile) -> None:
         def beat() -> None:
             while not self._stop.wait(HEARTBEAT_S):
                 try:
@@ -151,7 +164,7 @@ class OutputLock:
         except Exception:  # storage gone (a dead endpoint): the lock left behind is stale and taken over later
             pass
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -176,7 +189,7 @@ class _LockFile:
         self.path = location.path(LOCK_FILE)
 
     @staticmethod
-    def for_location(location: OutputLocation) -> "_LockFile":
+    def for_location(location: OutputLocation) -> _LockFile:
         return _LocalLockFile(location) if location.is_local else _S3LockFile(location)
 
 

@@ -25,17 +25,27 @@ class Plan:
     skipped_paths: dict = field(default_factory=dict)  # links and special files not listed, by reason
 
 
-def plan_run(src: str, store: OutputStore, model_version: str, force: bool = False, endpoint_url: str | None = None,
-             retry_errors: bool = False) -> Plan:
+def plan_run(
+    src: str,
+    store: OutputStore,
+    model_version: str,
+    force: bool = False,
+    endpoint_url: str | None = None,
+    retry_errors: bool = False,
+) -> Plan:
     """Unchanged files (same uri and fingerprint: size+mtime or ETag) are skipped without being read.
 
     A file is done when its current row has this model version and its fingerprint, and is ok or a
     permanent error (unless `retry_errors`); transient errors are always tried again."""
     listing = list_tracks(src, endpoint_url)
     current = current_tracks(store.read_table(tables.TRACKS))
-    rows = {} if current is None else {
-        row["uri"]: row for row in current.select(["uri", "fingerprint", "status", "error_kind", "model_version"]).to_pylist()
-    }
+    rows = (
+        {}
+        if current is None
+        else {
+            row["uri"]: row for row in current.select(["uri", "fingerprint", "status", "error_kind", "model_version"]).to_pylist()
+        }
+    )
     todo, retried = [], 0
     for ref in listing.tracks:
         row = rows.get(ref.uri)
@@ -46,9 +56,15 @@ def plan_run(src: str, store: OutputStore, model_version: str, force: bool = Fal
     listed = {ref.uri for ref in listing.tracks}
     in_scope = _catalog_scope(src, endpoint_url)
     deleted = sorted(uri for uri, row in rows.items() if row["status"] != DELETED and uri not in listed and in_scope(uri))
-    return Plan(todo=todo, skipped_done=len(listing.tracks) - len(todo), skipped_non_audio=listing.skipped_non_audio,
-                listed=len(listing.tracks), retried=retried, deleted=deleted,
-                skipped_paths=dict(listing.skipped_paths))
+    return Plan(
+        todo=todo,
+        skipped_done=len(listing.tracks) - len(todo),
+        skipped_non_audio=listing.skipped_non_audio,
+        listed=len(listing.tracks),
+        retried=retried,
+        deleted=deleted,
+        skipped_paths=dict(listing.skipped_paths),
+    )
 
 
 def _done(row: dict, ref: TrackRef, model_version: str, retry_errors: bool) -> bool:

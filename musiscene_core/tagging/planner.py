@@ -107,8 +107,10 @@ def _profile(uris, fingerprints, model, device, config) -> Profile:
     with tempfile.TemporaryDirectory(prefix="musiscene-plan-") as scratch:
         # The job's own stage graph, each model stage on its own (as on a GPU cluster) so each is timed apart.
         profiling = dataclasses.replace(config, dst=scratch, fuse_models=False)
-        stages = {stage.name: stage for stage in build_stages(profiling, model, "plan-profile", device=device,
-                                                               gpus_per_actor=1.0, run_id="plan")}
+        stages = {
+            stage.name: stage
+            for stage in build_stages(profiling, model, "plan-profile", device=device, gpus_per_actor=1.0, run_id="plan")
+        }
         started = time.perf_counter()
         mert, caption, embed = (stages[name].build() for name in (MERT, CAPTION, EMBED))
         load_s = time.perf_counter() - started
@@ -118,8 +120,10 @@ def _profile(uris, fingerprints, model, device, config) -> Profile:
         ok, audio_s, size = 0, 0.0, 0.0
         decoded = []
         for start in range(0, len(uris), decode_batch_size):
-            batch = {"uri": np.array(uris[start:start + decode_batch_size], dtype=object),
-                     "fingerprint": np.array(fingerprints[start:start + decode_batch_size], dtype=object)}
+            batch = {
+                "uri": np.array(uris[start : start + decode_batch_size], dtype=object),
+                "fingerprint": np.array(fingerprints[start : start + decode_batch_size], dtype=object),
+            }
             t = time.perf_counter()
             decoded.append(decode(batch))
             totals["decode"] += time.perf_counter() - t
@@ -133,7 +137,7 @@ def _profile(uris, fingerprints, model, device, config) -> Profile:
         load_s += time.perf_counter() - t
         tagged = []
         for start in range(0, len(uris), model_batch_size):
-            batch = {key: value[start:start + model_batch_size] for key, value in merged.items()}
+            batch = {key: value[start : start + model_batch_size] for key, value in merged.items()}
             for name, stage in (("mert", mert), ("caption", caption), ("embed", embed)):
                 t = time.perf_counter()
                 batch = stage(batch)
@@ -146,21 +150,33 @@ def _profile(uris, fingerprints, model, device, config) -> Profile:
         results = {key: np.concatenate([b[key] for b in tagged]) for key in tagged[0]}
         for start in range(0, len(uris), shard_rows):
             t = time.perf_counter()
-            writer({key: value[start:start + shard_rows] for key, value in results.items()})
+            writer({key: value[start : start + shard_rows] for key, value in results.items()})
             totals["write"] += time.perf_counter() - t
     n = len(uris)
-    return Profile(device=device, tracks=n, ok=ok, decode_s=totals["decode"] / n, write_s=totals["write"] / n,
-                   mert_s=totals["mert"] / n,
-                   caption_s=totals["caption"] / n, embed_s=totals["embed"] / n, load_s=load_s,
-                   audio_s=audio_s / max(ok, 1), bytes=size / n, model_batch_size=model_batch_size)
+    return Profile(
+        device=device,
+        tracks=n,
+        ok=ok,
+        decode_s=totals["decode"] / n,
+        write_s=totals["write"] / n,
+        mert_s=totals["mert"] / n,
+        caption_s=totals["caption"] / n,
+        embed_s=totals["embed"] / n,
+        load_s=load_s,
+        audio_s=audio_s / max(ok, 1),
+        bytes=size / n,
+        model_batch_size=model_batch_size,
+    )
 
 
 def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Projection:
     """Scale the measured per-track costs to `todo` tracks on `shape`, stating each assumption."""
     assumptions = [
-        (f"per-track costs measured on {profile.tracks} sampled tracks on this machine ({profile.device}), "
-         f"model batches of {profile.model_batch_size}; the rest of the catalog is like the sample "
-         f"(mean {profile.audio_s:.0f} s of audio, {profile.bytes / 1e6:.2f} MB per track)"),
+        (
+            f"per-track costs measured on {profile.tracks} sampled tracks on this machine ({profile.device}), "
+            f"model batches of {profile.model_batch_size}; the rest of the catalog is like the sample "
+            f"(mean {profile.audio_s:.0f} s of audio, {profile.bytes / 1e6:.2f} MB per track)"
+        ),
         f"{listed - todo} of {listed} tracks are already tagged by this model version and are skipped",
         "error files cost about as much as good ones (they are read and decoded before they fail)",
     ]
@@ -168,28 +184,48 @@ def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Pr
         # This machine: one fused model actor; decode tasks run on the cores the model leaves free.
         spare = max(shape.cpus - 1, 1)
         per_track = max(profile.model_s, (profile.decode_s + profile.write_s) / spare)
-        assumptions.append(f"runs here: one model actor, decode and writing overlapped on {spare} other core(s); "
-                           "Ray start-up (seconds to tens of seconds) and the index build are not included")
+        assumptions.append(
+            f"runs here: one model actor, decode and writing overlapped on {spare} other core(s); "
+            "Ray start-up (seconds to tens of seconds) and the index build are not included"
+        )
         wall_s = profile.load_s + todo * per_track
-        return Projection(listed, todo, f"this machine ({profile.device}, {shape.cpus} cores)", per_track,
-                          wall_s / 3600, None, None, None, None, None, None, assumptions, profile)
+        return Projection(
+            listed,
+            todo,
+            f"this machine ({profile.device}, {shape.cpus} cores)",
+            per_track,
+            wall_s / 3600,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            assumptions,
+            profile,
+        )
 
     if shape.gpus < 1:
         raise UserError("--cluster-gpus must be at least 1")
     gpu = shape.gpu_type or "GPU"
     if profile.device == "cpu":
-        assumptions.append(f"profiled on CPU: each {gpu} is assumed to run the models at the speed measured here; "
-                           f"run --plan on a {gpu} node for a real projection (a CPU profile overstates GPU time "
-                           "by one to two orders of magnitude at real model sizes)")
+        assumptions.append(
+            f"profiled on CPU: each {gpu} is assumed to run the models at the speed measured here; "
+            f"run --plan on a {gpu} node for a real projection (a CPU profile overstates GPU time "
+            "by one to two orders of magnitude at real model sizes)"
+        )
     else:
         assumptions.append(f"each {gpu} runs the models at the speed measured on this machine's {profile.device}")
     per_gpu_s = profile.model_s
     per_track = per_gpu_s / shape.gpus
     decode_cores = (profile.decode_s + profile.write_s) / per_gpu_s if per_gpu_s > 0 else math.inf
-    assumptions.append(f"decode and writing keep up: they need {decode_cores:.1f} CPU core(s) per GPU "
-                       "(give the GPU nodes at least that many)")
-    assumptions.append(f"every GPU is busy from start to end; model loading ({profile.load_s:.0f} s) once per GPU; "
-                       "node boot and image pull (minutes, billed) are not included")
+    assumptions.append(
+        f"decode and writing keep up: they need {decode_cores:.1f} CPU core(s) per GPU (give the GPU nodes at least that many)"
+    )
+    assumptions.append(
+        f"every GPU is busy from start to end; model loading ({profile.load_s:.0f} s) once per GPU; "
+        "node boot and image pull (minutes, billed) are not included"
+    )
     wall_s = profile.load_s + todo * per_track
     gpu_hours = shape.gpus * wall_s / 3600
     night = math.ceil(todo * per_gpu_s / (NIGHT_HOURS * 3600 - profile.load_s)) if todo else 0
@@ -200,10 +236,24 @@ def project(profile: Profile, listed: int, todo: int, shape: ClusterShape) -> Pr
         cost = gpu_hours * shape.price_per_gpu_hour
         cost_per_track = per_gpu_s / 3600 * shape.price_per_gpu_hour
         cost_per_million = cost_per_track * 1e6
-        assumptions.append(f"{shape.price_per_gpu_hour:g} per GPU-hour, all GPUs billed for the whole run "
-                           "(the head node and storage are extra)")
-    return Projection(listed, todo, f"{shape.gpus} x {gpu}", per_track, wall_s / 3600, gpu_hours, cost,
-                      cost_per_track, cost_per_million, max(night, 1) if todo else 0, decode_cores, assumptions, profile)
+        assumptions.append(
+            f"{shape.price_per_gpu_hour:g} per GPU-hour, all GPUs billed for the whole run (the head node and storage are extra)"
+        )
+    return Projection(
+        listed,
+        todo,
+        f"{shape.gpus} x {gpu}",
+        per_track,
+        wall_s / 3600,
+        gpu_hours,
+        cost,
+        cost_per_track,
+        cost_per_million,
+        max(night, 1) if todo else 0,
+        decode_cores,
+        assumptions,
+        profile,
+    )
 
 
 def plan_tagging(config, shape: ClusterShape, sample_size: int = DEFAULT_SAMPLE) -> Projection:
@@ -221,8 +271,14 @@ def plan_tagging(config, shape: ClusterShape, sample_size: int = DEFAULT_SAMPLE)
     config.validate()
     model = resolve_model(config.model, question=config.question)
     if config.dst:
-        run_plan = plan_run(config.src, OutputStore.open(config.dst, config.endpoint_url), model_version(config, model),
-                            force=config.force, endpoint_url=config.endpoint_url, retry_errors=config.retry_errors)
+        run_plan = plan_run(
+            config.src,
+            OutputStore.open(config.dst, config.endpoint_url),
+            model_version(config, model),
+            force=config.force,
+            endpoint_url=config.endpoint_url,
+            retry_errors=config.retry_errors,
+        )
         listed, todo = run_plan.listed, run_plan.todo
     else:
         todo = list_tracks(config.src, config.endpoint_url).tracks
@@ -230,6 +286,12 @@ def plan_tagging(config, shape: ClusterShape, sample_size: int = DEFAULT_SAMPLE)
     listing = todo or list_tracks(config.src, config.endpoint_url).tracks  # all done: profile the catalog anyway
     sample = sample_evenly(listing, sample_size)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    profile = profile_tracks([r.uri for r in sample], [r.fingerprint for r in sample], model, device, config,
-                             torch_threads=max(1, int(config.cpus_per_actor)))
+    profile = profile_tracks(
+        [r.uri for r in sample],
+        [r.fingerprint for r in sample],
+        model,
+        device,
+        config,
+        torch_threads=max(1, int(config.cpus_per_actor)),
+    )
     return project(profile, listed, len(todo), shape)

@@ -42,7 +42,7 @@ def _readable(location: OutputLocation, path: str) -> bool:
 
 
 def _shard_id(path: str) -> str:
-    return path.rsplit("/", 1)[-1][len(SHARD_PREFIX):-len(SHARD_SUFFIX)]
+    return path.rsplit("/", 1)[-1][len(SHARD_PREFIX) : -len(SHARD_SUFFIX)]
 
 
 def _set_aside(location: OutputLocation, path: str, *parts: str) -> str:
@@ -62,7 +62,7 @@ def repair(location: OutputLocation) -> RepairReport:
     aside = (QUARANTINE_DIR, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     shards = {table: location.shard_files(table) for table in SHARD_TABLES}
     damaged_ids = set()
-    for table, paths in shards.items():
+    for paths in shards.values():
         for path in paths:
             report.checked += 1
             if not _readable(location, path):

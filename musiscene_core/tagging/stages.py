@@ -59,8 +59,14 @@ MAX_INLINE_SECONDS = 360.0
 class TrackWindows:
     """Reads a track's windows under one window policy: the same view in the decode and MERT stages."""
 
-    def __init__(self, policy: str = "whole", window_s: float = 30.0, hop_s: float = 30.0,
-                 min_seconds: float = 1.0, endpoint_url: str | None = None):
+    def __init__(
+        self,
+        policy: str = "whole",
+        window_s: float = 30.0,
+        hop_s: float = 30.0,
+        min_seconds: float = 1.0,
+        endpoint_url: str | None = None,
+    ):
         self.policy = window_policy(policy, window_s, hop_s, min_seconds)
         self.endpoint_url = endpoint_url
 
@@ -78,8 +84,15 @@ class DecodeStage:
     Tracks whose windows hold more than `max_inline_s` seconds of audio are decoded to the end (so a
     corrupt tail is found here) but ship no samples: `streamed` tells MERT to read them as a stream."""
 
-    def __init__(self, policy: str = "whole", window_s: float = 30.0, hop_s: float = 30.0,
-                 min_seconds: float = 1.0, endpoint_url: str | None = None, max_inline_s: float = MAX_INLINE_SECONDS):
+    def __init__(
+        self,
+        policy: str = "whole",
+        window_s: float = 30.0,
+        hop_s: float = 30.0,
+        min_seconds: float = 1.0,
+        endpoint_url: str | None = None,
+        max_inline_s: float = MAX_INLINE_SECONDS,
+    ):
         self.reader = TrackWindows(policy, window_s, hop_s, min_seconds, endpoint_url)
         self.max_inline_samples = int(max_inline_s * self.reader.policy.sample_rate)
 
@@ -88,10 +101,18 @@ class DecodeStage:
         out = {key: np.asarray(batch[key]) for key in ("uri", "fingerprint")}
         # Missing text values travel as "" (not None) so every batch has the same Arrow types.
         out.update(
-            track_id=np.full(n, "", dtype=object), bytes=np.zeros(n, dtype=np.int64), format=np.full(n, "", dtype=object),
-            duration_s=np.full(n, np.nan), sample_rate=np.zeros(n, dtype=np.int32), channels=np.zeros(n, dtype=np.int32),
-            status=np.full(n, OK, dtype=object), error_kind=np.full(n, "", dtype=object), error=np.full(n, "", dtype=object),
-            audio=np.empty(n, dtype=object), window_lengths=np.empty(n, dtype=object), streamed=np.zeros(n, dtype=bool),
+            track_id=np.full(n, "", dtype=object),
+            bytes=np.zeros(n, dtype=np.int64),
+            format=np.full(n, "", dtype=object),
+            duration_s=np.full(n, np.nan),
+            sample_rate=np.zeros(n, dtype=np.int32),
+            channels=np.zeros(n, dtype=np.int32),
+            status=np.full(n, OK, dtype=object),
+            error_kind=np.full(n, "", dtype=object),
+            error=np.full(n, "", dtype=object),
+            audio=np.empty(n, dtype=object),
+            window_lengths=np.empty(n, dtype=object),
+            streamed=np.zeros(n, dtype=bool),
         )
         for i, uri in enumerate(out["uri"]):
             out["audio"][i] = np.zeros(0, dtype=np.float32)
@@ -216,14 +237,21 @@ class MertStage:
 
 def _windows(audio: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return [audio[bounds[j]:bounds[j + 1]] for j in range(len(lengths))]
+    return [audio[bounds[j] : bounds[j + 1]] for j in range(len(lengths))]
 
 
 class CaptionStage:
     """MERT layer means -> scene caption (batched generation)."""
 
-    def __init__(self, model, device: str | None = None, max_new_tokens: int = 64, temperature: float = 0.0,
-                 top_p: float = 0.75, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        device: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 0.75,
+        seed: int = 0,
+    ):
         self.captioner = model.load_captioner(device=device)
         self.question = model.question
         self.generation = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
@@ -245,7 +273,7 @@ class CaptionStage:
 
 
 def audio_embedding(layer_means: np.ndarray) -> np.ndarray:
-    """"More like this" vector: the mean over MERT layers of the time-means, L2-normalised ([..., hidden])."""
+    """ "More like this" vector: the mean over MERT layers of the time-means, L2-normalised ([..., hidden])."""
     vector = layer_means.mean(axis=-2)
     norm = np.linalg.norm(vector, axis=-1, keepdims=True)
     return (vector / np.maximum(norm, 1e-12)).astype(np.float32)
@@ -275,8 +303,9 @@ class EmbedStage:
 class ShardWriter:
     """Writes one atomic shard per table for the batch and returns a small summary batch."""
 
-    def __init__(self, dst: str, model_version: str, window_policy: dict, endpoint_url: str | None = None,
-                 run_id: str | None = None):
+    def __init__(
+        self, dst: str, model_version: str, window_policy: dict, endpoint_url: str | None = None, run_id: str | None = None
+    ):
         from musiscene_core.tagging.store import OutputStore
 
         self.store = OutputStore.open(dst, endpoint_url)
@@ -297,12 +326,21 @@ class ShardWriter:
         ok = _ok_indices(batch)
         if ok:
             ids = [batch["track_id"][i] for i in ok]
-            features = tables.features_table(ids, np.asarray(batch["mert_layer_means"])[ok],
-                                             np.asarray(batch["audio_embedding"])[ok], self.model_version,
-                                             self.window_policy)
-            captions = tables.captions_table(ids, [batch["question"][i] for i in ok], [batch["caption"][i] for i in ok],
-                                             np.asarray(batch["caption_embedding"])[ok], [batch["embed_model"][i] for i in ok],
-                                             self.model_version)
+            features = tables.features_table(
+                ids,
+                np.asarray(batch["mert_layer_means"])[ok],
+                np.asarray(batch["audio_embedding"])[ok],
+                self.model_version,
+                self.window_policy,
+            )
+            captions = tables.captions_table(
+                ids,
+                [batch["question"][i] for i in ok],
+                [batch["caption"][i] for i in ok],
+                np.asarray(batch["caption_embedding"])[ok],
+                [batch["embed_model"][i] for i in ok],
+                self.model_version,
+            )
             self.store.write_table(tables.FEATURES, shard_id, features)
             self.store.write_table(tables.CAPTIONS, shard_id, captions)
         tracks = tables.tracks_table(batch, self.model_version, dt.datetime.now(dt.timezone.utc))
@@ -319,10 +357,14 @@ class ModelChain:
     """MERT -> caption -> embeddings in one actor: on CPU-only machines the three stages compete for the
     same cores anyway, and one process loads torch and the models once instead of three times."""
 
-    def __init__(self, model, device: str | None = None, embedder_name: str | None = None, decode: dict | None = None,
-                 **generation):
-        self.stages = (MertStage(model, device=device, decode=decode), CaptionStage(model, device=device, **generation),
-                       EmbedStage(embedder_name, device=device))
+    def __init__(
+        self, model, device: str | None = None, embedder_name: str | None = None, decode: dict | None = None, **generation
+    ):
+        self.stages = (
+            MertStage(model, device=device, decode=decode),
+            CaptionStage(model, device=device, **generation),
+            EmbedStage(embedder_name, device=device),
+        )
 
     def __call__(self, batch: dict) -> dict:
         for stage in self.stages:

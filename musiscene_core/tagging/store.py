@@ -32,7 +32,7 @@ class OutputStore:
     location: OutputLocation
 
     @classmethod
-    def open(cls, dst: str, endpoint_url: str | None = None) -> "OutputStore":
+    def open(cls, dst: str, endpoint_url: str | None = None) -> OutputStore:
         # The endpoint applies when the output is on S3; a local output beside an S3 catalog ignores it.
         return cls(OutputLocation(dst, storage_options=storage_options(dst, endpoint_url)))
 
@@ -54,7 +54,9 @@ class OutputStore:
         fs, directory = self.location.fs, self.location.path(table_name)
         if not fs.exists(directory):
             return []
-        return sorted(p for p in fs.ls(directory, detail=False) if posixpath.basename(p).startswith("part-") and p.endswith(".parquet"))
+        return sorted(
+            p for p in fs.ls(directory, detail=False) if posixpath.basename(p).startswith("part-") and p.endswith(".parquet")
+        )
 
     def read_table(self, table_name: str, columns: list[str] | None = None) -> pa.Table | None:
         paths = self.shard_paths(table_name)
@@ -88,5 +90,7 @@ class OutputStore:
     def require_tracks(self) -> pa.Table:
         table = self.current_tracks()
         if table is None:
-            raise UserError(f"{self.uri} holds no tagging output (no tracks/ shards); run `musiscene tag SRC --out {self.uri}` first")
+            raise UserError(
+                f"{self.uri} holds no tagging output (no tracks/ shards); run `musiscene tag SRC --out {self.uri}` first"
+            )
         return table

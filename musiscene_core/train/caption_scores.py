@@ -32,8 +32,8 @@ def caption_counts(hypotheses: list[str], references: list[str]) -> np.ndarray:
     for hyp, ref in zip(hypotheses, references, strict=True):
         h, r = words(hyp), words(ref)
         for n in range(1, MAX_N + 1):
-            hyp_ngrams = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
-            ref_ngrams = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            hyp_ngrams = Counter(tuple(h[i : i + n]) for i in range(len(h) - n + 1))
+            ref_ngrams = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
             counts[n - 1] += sum(min(c, ref_ngrams[g]) for g, c in hyp_ngrams.items())
             counts[MAX_N + n - 1] += max(len(h) - n + 1, 0)
         counts[2 * MAX_N] += len(h)
@@ -47,7 +47,7 @@ def caption_counts(hypotheses: list[str], references: list[str]) -> np.ndarray:
 
 def bleu(counts: np.ndarray, max_n: int = MAX_N) -> float:
     """Corpus BLEU-`max_n` in [0, 1] from summed counts; 0 when any n-gram order has no match."""
-    matches, totals = counts[:MAX_N], counts[MAX_N:2 * MAX_N]
+    matches, totals = counts[:MAX_N], counts[MAX_N : 2 * MAX_N]
     hyp_len, ref_len = counts[2 * MAX_N], counts[2 * MAX_N + 1]
     if hyp_len == 0 or any(matches[n] == 0 or totals[n] == 0 for n in range(max_n)):
         return 0.0
@@ -63,5 +63,9 @@ def scene_accuracy(counts: np.ndarray) -> float | None:
 
 
 def summarize(counts: np.ndarray) -> dict:
-    return {"bleu": bleu(counts), "bleu1": bleu(counts, 1), "scene_accuracy": scene_accuracy(counts),
-            "scene_total": int(counts[2 * MAX_N + 3])}
+    return {
+        "bleu": bleu(counts),
+        "bleu1": bleu(counts, 1),
+        "scene_accuracy": scene_accuracy(counts),
+        "scene_total": int(counts[2 * MAX_N + 3]),
+    }

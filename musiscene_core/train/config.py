@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from musiscene_core.config_files import check_known_options, check_types, read_config_file
 from musiscene_core.errors import UserError
 
@@ -22,8 +21,15 @@ SELECT_METRICS = {"val_loss": "min", "bleu": "max", "scene_accuracy": "max"}
 
 
 # Upper bounds far above any useful value: a typo is refused instead of exhausting memory.
-_LIMITS = {"workers": 10_000, "epochs": 100_000, "batch_size": 4096, "grad_accum": 100_000, "max_tokens": 32_768,
-           "eval_max_new_tokens": 4096, "lora_rank": 4096}
+_LIMITS = {
+    "workers": 10_000,
+    "epochs": 100_000,
+    "batch_size": 4096,
+    "grad_accum": 100_000,
+    "max_tokens": 32_768,
+    "eval_max_new_tokens": 4096,
+    "lora_rank": 4096,
+}
 
 
 @dataclass
@@ -65,9 +71,18 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 1
 
-    def validate(self) -> "TrainConfig":
-        for name in ("workers", "epochs", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
-                     "eval_max_new_tokens", "log_every", "max_tokens"):
+    def validate(self) -> TrainConfig:
+        for name in (
+            "workers",
+            "epochs",
+            "batch_size",
+            "grad_accum",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "eval_max_new_tokens",
+            "log_every",
+            "max_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', '-')} must be at least 1")
         if self.policy not in ("whole", "mu-llama"):
@@ -107,21 +122,40 @@ class TrainConfig:
 
         The number of workers is left out on purpose: the data order depends on the global batch only,
         so a run may resume on a different number of workers with the same global batch."""
-        fields = ("data", "base", "features", "policy", "window_s", "hop_s", "epochs", "lr", "blr", "min_lr", "warmup_epochs", "weight_decay",
-                  "max_tokens", "train", "lora_rank", "lora_alpha", "center_adapter", "question", "seed")
+        fields = (
+            "data",
+            "base",
+            "features",
+            "policy",
+            "window_s",
+            "hop_s",
+            "epochs",
+            "lr",
+            "blr",
+            "min_lr",
+            "warmup_epochs",
+            "weight_decay",
+            "max_tokens",
+            "train",
+            "lora_rank",
+            "lora_alpha",
+            "center_adapter",
+            "question",
+            "seed",
+        )
         payload = {name: getattr(self, name) for name in fields}
         payload["global_batch"] = self.global_batch
         payload["micro_batch"] = self.batch_size
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
         data = read_config_file(path, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_options(data, source=f"config file {str(path)!r}")
 
     @classmethod
-    def from_options(cls, data: dict, source: str = "the options") -> "TrainConfig":
+    def from_options(cls, data: dict, source: str = "the options") -> TrainConfig:
         check_known_options(data, cls, source)
         data = check_types(cls, data, source)
         missing = [name for name in ("data", "base", "out") if not data.get(name)]

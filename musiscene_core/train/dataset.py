@@ -43,10 +43,11 @@ class ExampleSet:
     def __len__(self) -> int:
         return len(self.answers)
 
-    def take(self, indices) -> "ExampleSet":
+    def take(self, indices) -> ExampleSet:
         idx = np.asarray(indices, dtype=np.int64)
-        return ExampleSet([self.track_ids[i] for i in idx], [self.questions[i] for i in idx],
-                          [self.answers[i] for i in idx], self.features[idx])
+        return ExampleSet(
+            [self.track_ids[i] for i in idx], [self.questions[i] for i in idx], [self.answers[i] for i in idx], self.features[idx]
+        )
 
 
 def _parquet_paths(uri: str, endpoint_url: str | None) -> tuple[object, list[str]]:
@@ -117,15 +118,18 @@ def feature_rows(table: pa.Table, layers: int, hidden: int, source: str) -> dict
 def write_prepared(out_uri: str, split: str, examples: ExampleSet, endpoint_url: str | None = None) -> str:
     """Write one split as OUT/dataset/<split>.parquet: the rows workers read, features inlined."""
     n, layers, hidden = examples.features.shape if len(examples) else (0, 0, 0)
-    table = pa.table({
-        "track_id": pa.array(examples.track_ids, pa.string()),
-        "question": pa.array(examples.questions, pa.string()),
-        "answer": pa.array(examples.answers, pa.string()),
-        "mert_layer_means": pa.FixedSizeListArray.from_arrays(
-            pa.array(examples.features.reshape(-1), pa.float16()), max(layers * hidden, 1) if n else 1),
-        "mert_layers": pa.array([layers] * n, pa.int32()),
-        "mert_hidden": pa.array([hidden] * n, pa.int32()),
-    })
+    table = pa.table(
+        {
+            "track_id": pa.array(examples.track_ids, pa.string()),
+            "question": pa.array(examples.questions, pa.string()),
+            "answer": pa.array(examples.answers, pa.string()),
+            "mert_layer_means": pa.FixedSizeListArray.from_arrays(
+                pa.array(examples.features.reshape(-1), pa.float16()), max(layers * hidden, 1) if n else 1
+            ),
+            "mert_layers": pa.array([layers] * n, pa.int32()),
+            "mert_hidden": pa.array([hidden] * n, pa.int32()),
+        }
+    )
     location = open_location(out_uri, endpoint_url)
     path = posixpath.join(location.root, PREPARED_DIR, f"{split}.parquet")
     location.fs.makedirs(posixpath.dirname(path), exist_ok=True)
@@ -148,8 +152,9 @@ def load_prepared(out_uri: str, split: str, endpoint_url: str | None = None) -> 
     layers, hidden = int(table.column("mert_layers")[0].as_py()), int(table.column("mert_hidden")[0].as_py())
     features = feature_rows(table, layers, hidden, path)
     ids = table.column("track_id").to_pylist()
-    return ExampleSet(ids, table.column("question").to_pylist(), table.column("answer").to_pylist(),
-                      np.stack([features[t] for t in ids]))
+    return ExampleSet(
+        ids, table.column("question").to_pylist(), table.column("answer").to_pylist(), np.stack([features[t] for t in ids])
+    )
 
 
 def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
@@ -175,8 +180,8 @@ def micro_batches(order: np.ndarray, step_in_epoch: int, batch_size: int, world:
     only, so 2 workers x batch B see exactly the examples 1 worker x batch 2B sees.
     """
     g = batch_size * world * accum
-    chunk = order[step_in_epoch * g:(step_in_epoch + 1) * g]
-    return [chunk[(a * world + rank) * batch_size:(a * world + rank + 1) * batch_size] for a in range(accum)]
+    chunk = order[step_in_epoch * g : (step_in_epoch + 1) * g]
+    return [chunk[(a * world + rank) * batch_size : (a * world + rank + 1) * batch_size] for a in range(accum)]
 
 
 def shard(n: int, world: int, rank: int) -> np.ndarray:

@@ -84,13 +84,16 @@ def _logits_from_codes(model, codes: torch.Tensor, tokens: torch.Tensor) -> torc
     positions = torch.arange(s, device=tokens.device).expand(b, s)
     mask = torch.full((s, s), float("-inf"), device=tokens.device).triu(1)[None, None]
     first = model.cfg.llama.n_layers - model.cfg.prefix_layers
-    values = [model.llama.layers[first + i].attention.adapter_values((codes + model.prefix_query.weight[i])[:, None, :])
-              for i in range(model.cfg.prefix_layers)]
+    values = [
+        model.llama.layers[first + i].attention.adapter_values((codes + model.prefix_query.weight[i])[:, None, :])
+        for i in range(model.cfg.prefix_layers)
+    ]
     return model.llama.output(model.llama.hidden_states(tokens, positions, mask, values)).float()
 
 
-def pretrain_language_model(captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0,
-                            code_noise: float = 0.0) -> list[float]:
+def pretrain_language_model(
+    captioner, sentences: list[str], question: str, steps: int, lr: float, seed: int = 0, code_noise: float = 0.0
+) -> list[float]:
     """Pretrain the captioner's LLaMA as a caption decoder: answer `question` with the sentence whose
     summary vector (`sentence_codes`) arrives through the adapter pathway (gates, adapter values).
 
@@ -140,17 +143,32 @@ def build_base(directory: Path, settings: DemoSettings, say) -> Path:
         random_dir = make_tiny(Path(scratch) / "tiny", seed=settings.seed, vocab_size=settings.vocab_size)
         spec = resolve_model(str(random_dir))
         captioner = spec.load_captioner(device="cpu")
-        say(f"pretraining the tiny LLaMA as a decoder of {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ...")
-        losses = pretrain_language_model(captioner, caption_sentences(), MUSISCENE_QUESTION, settings.pretrain_steps,
-                                         settings.pretrain_lr, settings.seed, settings.code_noise)
+        say(
+            f"pretraining the tiny LLaMA as a decoder of {len(caption_sentences())} caption sentences ({settings.pretrain_steps} steps) ..."
+        )
+        losses = pretrain_language_model(
+            captioner,
+            caption_sentences(),
+            MUSISCENE_QUESTION,
+            settings.pretrain_steps,
+            settings.pretrain_lr,
+            settings.seed,
+            settings.code_noise,
+        )
         say(f"  language-model loss {losses[0]:.2f} -> {losses[-1]:.3f}")
         partial = directory.with_name(directory.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         shutil.copytree(random_dir / "mert", partial / "mert")
         captioner.save_pretrained(partial / "captioner", include_llama=True)
-        write_preset(partial, name="tiny-lm", question=MUSISCENE_QUESTION, mert="mert", captioner="captioner",
-                     random_weights=True,
-                     note="tiny preset; LLaMA pretrained to decode caption sentences from sentence embeddings; adapter random")
+        write_preset(
+            partial,
+            name="tiny-lm",
+            question=MUSISCENE_QUESTION,
+            mert="mert",
+            captioner="captioner",
+            random_weights=True,
+            note="tiny preset; LLaMA pretrained to decode caption sentences from sentence embeddings; adapter random",
+        )
         partial.rename(directory)
     return directory
 
@@ -162,10 +180,17 @@ def write_dataset(workdir: Path, settings: DemoSettings) -> Path:
     data = workdir / "data.parquet"
     if data.is_file():
         return data
-    pieces = make_catalog(workdir / "catalog", n=settings.pieces, seed=settings.seed, formats=("wav",),
-                          duration_s=settings.seconds)
-    table = pa.table({"uri": [str(p.path) for p in pieces], "question": [MUSISCENE_QUESTION] * len(pieces),
-                      "answer": [p.caption for p in pieces], "split": [p.split for p in pieces]})
+    pieces = make_catalog(
+        workdir / "catalog", n=settings.pieces, seed=settings.seed, formats=("wav",), duration_s=settings.seconds
+    )
+    table = pa.table(
+        {
+            "uri": [str(p.path) for p in pieces],
+            "question": [MUSISCENE_QUESTION] * len(pieces),
+            "answer": [p.caption for p in pieces],
+            "split": [p.split for p in pieces],
+        }
+    )
     pq.write_table(table, data)
     return data
 
@@ -188,10 +213,20 @@ def train_config(settings: DemoSettings, data: Path, base: Path) -> TrainConfig:
     """The adapter training of the demonstration: only the music adapter learns, started standardised
     on the training features (`--center-adapter`), the exported epoch picked by validation scene accuracy."""
     return TrainConfig(
-        data=str(data), base=str(base), out=str(Path(settings.workdir) / "train"), workers=settings.workers,
-        epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, warmup_epochs=1.0,
-        checkpoint_every=1000, center_adapter=True, eval_max_new_tokens=64, eval_limit=settings.eval_limit,
-        select_by="scene_accuracy", seed=settings.seed,
+        data=str(data),
+        base=str(base),
+        out=str(Path(settings.workdir) / "train"),
+        workers=settings.workers,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        warmup_epochs=1.0,
+        checkpoint_every=1000,
+        center_adapter=True,
+        eval_max_new_tokens=64,
+        eval_limit=settings.eval_limit,
+        select_by="scene_accuracy",
+        seed=settings.seed,
     ).validate()
 
 
@@ -210,9 +245,13 @@ def run_demo(settings: DemoSettings, run_training, say=print) -> dict:
     say("captioning the held-out test pieces with the untrained and the trained model ...")
     untrained = score_test(str(base), workdir / "train")
     trained = score_test(summary["exported"]["model"], workdir / "train")
-    result = {"settings": {k: str(v) for k, v in asdict(settings).items()}, "untrained": untrained, "trained": trained,
-              "training": {k: summary[k] for k in ("steps", "samples_per_s", "best_epoch", "wall_seconds")},
-              "seconds": round(time.time() - started, 1)}
+    result = {
+        "settings": {k: str(v) for k, v in asdict(settings).items()},
+        "untrained": untrained,
+        "trained": trained,
+        "training": {k: summary[k] for k in ("steps", "samples_per_s", "best_epoch", "wall_seconds")},
+        "seconds": round(time.time() - started, 1),
+    }
     result["markdown"] = _markdown(result)
     (workdir / "demo.json").write_text(json.dumps(result, indent=2))
     (workdir / "demo.md").write_text(result["markdown"])
@@ -222,11 +261,15 @@ def run_demo(settings: DemoSettings, run_training, say=print) -> dict:
 def _markdown(result: dict) -> str:
     u, t = result["untrained"], result["trained"]
     lines = [
-        f"# Training demo: {t['pieces']} held-out test pieces, 6 scene classes (chance 0.17)", "",
-        "| model | scene accuracy | BLEU-4 | BLEU-1 |", "|---|---|---|---|",
+        f"# Training demo: {t['pieces']} held-out test pieces, 6 scene classes (chance 0.17)",
+        "",
+        "| model | scene accuracy | BLEU-4 | BLEU-1 |",
+        "|---|---|---|---|",
         f"| untrained adapter | {u['scene_accuracy']:.3f} | {u['bleu']:.3f} | {u['bleu1']:.3f} |",
-        f"| trained adapter | {t['scene_accuracy']:.3f} | {t['bleu']:.3f} | {t['bleu1']:.3f} |", "",
-        f"{result['training']['steps']} optimizer steps, {result['seconds']:.0f} s in all.", "",
+        f"| trained adapter | {t['scene_accuracy']:.3f} | {t['bleu']:.3f} | {t['bleu1']:.3f} |",
+        "",
+        f"{result['training']['steps']} optimizer steps, {result['seconds']:.0f} s in all.",
+        "",
         "Trained captions (reference -> caption):",
     ]
     lines += [f"- {e['reference']} -> {e['caption']}" for e in t["examples"]]

@@ -35,11 +35,21 @@ def export(captioner, spec, out_dir: str | Path, llama_changed: bool) -> dict[st
     model_dir = out / "model"
     captioner.save_pretrained(model_dir / "captioner", include_llama=include_llama)
     mert = spec.mert if not Path(spec.mert).exists() else str(Path(spec.mert).resolve())
-    write_preset(model_dir, name=f"{spec.name}-trained", question=spec.question, mert=mert, captioner="captioner",
-                 random_weights=spec.random_weights, base=spec.name)
+    write_preset(
+        model_dir,
+        name=f"{spec.name}-trained",
+        question=spec.question,
+        mert=mert,
+        captioner="captioner",
+        random_weights=spec.random_weights,
+        base=spec.name,
+    )
     checkpoint = captioner.export_mullama(out / "mullama", include_llama=include_llama)
-    return {"model": str(model_dir), "mullama_checkpoint": str(checkpoint),
-            "mullama_llama_dir": str(out / "mullama" / "LLaMA" / "7B") if include_llama else captioner.llama_source["path"]}
+    return {
+        "model": str(model_dir),
+        "mullama_checkpoint": str(checkpoint),
+        "mullama_llama_dir": str(out / "mullama" / "LLaMA" / "7B") if include_llama else captioner.llama_source["path"],
+    }
 
 
 def export_to(captioner, spec, out_uri: str, endpoint_url: str | None, llama_changed: bool) -> dict[str, str]:

@@ -40,8 +40,13 @@ def run_in_process(config: TrainConfig, on_event=None) -> dict:
     prepared = prepare(config, spec, layers, hidden)
     say(f"examples: {prepared.counts}; features reused {prepared.reused}, extracted {prepared.extracted}")
     captioner = load_base(spec, torch.device("cpu"))
-    trainer = Trainer(config, captioner, load_prepared(config.out, "train", config.endpoint_url),
-                      load_prepared(config.out, "validation", config.endpoint_url), "cpu")
+    trainer = Trainer(
+        config,
+        captioner,
+        load_prepared(config.out, "train", config.endpoint_url),
+        load_prepared(config.out, "validation", config.endpoint_url),
+        "cpu",
+    )
     every = max(1, trainer.total_steps // 10)
 
     def progress(row: dict) -> None:
@@ -60,10 +65,17 @@ def run_in_process(config: TrainConfig, on_event=None) -> dict:
         trainer.run(report, on_step=progress)
         if best["score"] == UNSCORED:
             trainer.write_checkpoint(scratch)
-        exported = export_to(trained_captioner(config, spec, scratch), spec, config.out, config.endpoint_url,
-                             llama_changed=config.lora_rank > 0)
+        exported = export_to(
+            trained_captioner(config, spec, scratch), spec, config.out, config.endpoint_url, llama_changed=config.lora_rank > 0
+        )
     summary = summarize(trainer.state.history, config, 1, trainer.state.best, wall_seconds=time.time() - started)
-    summary.update(exported=exported, examples=prepared.counts, features_extracted=prepared.extracted,
-                   features_reused=prepared.reused, dropped=prepared.dropped, base=spec.name)
+    summary.update(
+        exported=exported,
+        examples=prepared.counts,
+        features_extracted=prepared.extracted,
+        features_reused=prepared.reused,
+        dropped=prepared.dropped,
+        base=spec.name,
+    )
     summary["report"] = write_report(config.out, trainer.state.history, summary, config.endpoint_url)
     return summary

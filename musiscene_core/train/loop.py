@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -79,10 +79,12 @@ def center_adapter(captioner, examples: ExampleSet, batch: int = 256) -> None:
     projection = adapter.mu_mert_proj
     mixed: list[torch.Tensor] = []
     # The projection's inputs exactly as the adapter computes them (layer mix, normalisation, modality weight).
-    hook = projection.register_forward_hook(lambda module, inputs, output: mixed.append(inputs[0].reshape(-1, inputs[0].shape[-1])))
+    hook = projection.register_forward_hook(
+        lambda module, inputs, output: mixed.append(inputs[0].reshape(-1, inputs[0].shape[-1]))
+    )
     try:
         for start in range(0, len(examples), batch):
-            adapter(torch.as_tensor(examples.features[start:start + batch].astype(np.float32), device=projection.weight.device))
+            adapter(torch.as_tensor(examples.features[start : start + batch].astype(np.float32), device=projection.weight.device))
     finally:
         hook.remove()
     mixed = torch.cat(mixed).double()
@@ -106,7 +108,7 @@ class TrainState:
         return json.dumps({"step": self.step, "resume_key": self.resume_key, "history": self.history, "best": self.best})
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainState":
+    def from_json(cls, text: str) -> TrainState:
         data = json.loads(text)
         return cls(step=data["step"], resume_key=data["resume_key"], history=data["history"], best=data["best"])
 
@@ -120,8 +122,16 @@ def is_better(metric: str, value, best) -> bool:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, captioner, train_set: ExampleSet, val_set: ExampleSet,
-                 device: torch.device | str = "cpu", world: int = 1, rank: int = 0):
+    def __init__(
+        self,
+        config: TrainConfig,
+        captioner,
+        train_set: ExampleSet,
+        val_set: ExampleSet,
+        device: torch.device | str = "cpu",
+        world: int = 1,
+        rank: int = 0,
+    ):
         self.config = config
         self.captioner = captioner
         self.train_set, self.val_set = train_set, val_set
@@ -140,15 +150,22 @@ class Trainer:
 
     def _autocast(self):
         """Autocast to the device's training type on GPU (trainable tensors stay fp32); full fp32 on CPU."""
-        return torch.autocast("cuda", dtype=default_dtype(self.device, training=True)) if self.device.type == "cuda" else nullcontext()
+        return (
+            torch.autocast("cuda", dtype=default_dtype(self.device, training=True))
+            if self.device.type == "cuda"
+            else nullcontext()
+        )
 
     def _wrap(self, model):
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             # Only the prefixed blocks use their gate, so with finetune tensors some get no gradient.
-            return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                                           find_unused_parameters=self.config.train != "adapter")
+            return DistributedDataParallel(
+                model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=self.config.train != "adapter",
+            )
         return model
 
     # ------------------------------------------------------------------ checkpoints
@@ -164,8 +181,9 @@ class Trainer:
         root = Path(directory)
         state = TrainState.from_json((root / STATE_FILE).read_text())
         if state.resume_key != self.state.resume_key:
-            raise UserError("the checkpoint found was written with other training settings; "
-                            "use another --out/--name to start a new run")
+            raise UserError(
+                "the checkpoint found was written with other training settings; use another --out/--name to start a new run"
+            )
         load_trainable(root / TRAINABLE_FILE, self.trainable)
         self.optimizer.load_state_dict(torch.load(root / OPTIMIZER_FILE, map_location=self.device, weights_only=True))
         self.state = state
@@ -182,7 +200,9 @@ class Trainer:
         lr = lr_at(self.state.step / self.steps_per_epoch, cfg.learning_rate(), cfg.min_lr, cfg.warmup_epochs, cfg.epochs)
         set_lr(self.optimizer, lr)
         order = epoch_order(len(self.train_set), epoch, cfg.seed)
-        parts = [self.train_set.take(i) for i in micro_batches(order, in_epoch, cfg.batch_size, self.world, self.rank, cfg.grad_accum)]
+        parts = [
+            self.train_set.take(i) for i in micro_batches(order, in_epoch, cfg.batch_size, self.world, self.rank, cfg.grad_accum)
+        ]
         batches = [self.captioner.training_batch(p.questions, p.answers, cfg.max_tokens) for p in parts]
         local_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
         total_tokens = float(all_reduce_sum(np.array([local_tokens]), self.device)[0])
@@ -193,7 +213,7 @@ class Trainer:
         self.module.train()
         for k, (part, batch) in enumerate(zip(parts, batches)):
             sync = self.world == 1 or k == len(parts) - 1
-            with (nullcontext() if sync else self.module.no_sync()), self._autocast():
+            with nullcontext() if sync else self.module.no_sync(), self._autocast():
                 logits = self.module(self._features(part), batch["tokens"].to(self.device))
                 loss_sum, _ = token_loss_sum(logits, batch["labels"].to(self.device))
             # DDP averages gradients over workers; scaling by world turns that average into the global token mean.
@@ -206,9 +226,16 @@ class Trainer:
             raise UserError(f"the training loss became {loss} at step {self.state.step + 1}; lower the learning rate")
         seconds = time.perf_counter() - started
         self.state.step += 1
-        return {"kind": "train", "step": self.state.step, "epoch": self.state.step / self.steps_per_epoch, "lr": lr,
-                "train_loss": loss, "tokens": int(total_tokens), "seconds": seconds,
-                "samples_per_s": cfg.global_batch / seconds if seconds > 0 else None}
+        return {
+            "kind": "train",
+            "step": self.state.step,
+            "epoch": self.state.step / self.steps_per_epoch,
+            "lr": lr,
+            "train_loss": loss,
+            "tokens": int(total_tokens),
+            "seconds": seconds,
+            "samples_per_s": cfg.global_batch / seconds if seconds > 0 else None,
+        }
 
     # ------------------------------------------------------------------ evaluation
 
@@ -224,7 +251,7 @@ class Trainer:
         mine = shard(len(val), self.world, self.rank)
         loss_sum, tokens = 0.0, 0
         for start in range(0, len(mine), EVAL_BATCH):
-            part = val.take(mine[start:start + EVAL_BATCH])
+            part = val.take(mine[start : start + EVAL_BATCH])
             batch = self.captioner.training_batch(part.questions, part.answers, cfg.max_tokens)
             with self._autocast():
                 logits = model(self._features(part), batch["tokens"].to(self.device))
@@ -234,9 +261,10 @@ class Trainer:
         counts = np.zeros(caption_scores.N_COUNTS)
         captioned = shard(limit, self.world, self.rank)
         for start in range(0, len(captioned), EVAL_BATCH):
-            part = val.take(captioned[start:start + EVAL_BATCH])
-            texts = self.captioner.generate(part.features.astype(np.float32), part.questions,
-                                            max_new_tokens=cfg.eval_max_new_tokens, temperature=0.0).texts
+            part = val.take(captioned[start : start + EVAL_BATCH])
+            texts = self.captioner.generate(
+                part.features.astype(np.float32), part.questions, max_new_tokens=cfg.eval_max_new_tokens, temperature=0.0
+            ).texts
             counts += caption_scores.caption_counts(texts, part.answers)
         totals = all_reduce_sum(np.concatenate([[loss_sum, tokens], counts]), self.device)
         metrics = {"val_loss": float(totals[0] / totals[1]) if totals[1] else None}
@@ -246,8 +274,11 @@ class Trainer:
 
     def _evaluation_row(self, metrics: dict) -> dict:
         row = {"kind": "eval", "step": self.state.step, "epoch": self.state.step / self.steps_per_epoch, **metrics}
-        if self.state.step > 0 and is_better(self.config.select_by, metrics.get(self.config.select_by),
-                                             None if self.state.best is None else self.state.best[self.config.select_by]):
+        if self.state.step > 0 and is_better(
+            self.config.select_by,
+            metrics.get(self.config.select_by),
+            None if self.state.best is None else self.state.best[self.config.select_by],
+        ):
             self.state.best = {k: row[k] for k in ("step", "epoch")} | {self.config.select_by: metrics[self.config.select_by]}
         return row
 
@@ -276,10 +307,14 @@ class Trainer:
         metric = self.config.select_by
         value = self.state.history[-1].get(metric) if evaluated else None
         unscored = value is None or (isinstance(value, float) and math.isnan(value))
-        metrics = {"step": self.state.step, "epoch": row["epoch"], "train_loss": row["train_loss"],
-                   # Higher is better; mid-epoch checkpoints exist for resuming and are never selected.
-                   # (A finite sentinel: Ray's run snapshot stores NaN and infinities as null.)
-                   SELECTION_SCORE: UNSCORED if unscored else (-value if SELECT_METRICS[metric] == "min" else value)}
+        metrics = {
+            "step": self.state.step,
+            "epoch": row["epoch"],
+            "train_loss": row["train_loss"],
+            # Higher is better; mid-epoch checkpoints exist for resuming and are never selected.
+            # (A finite sentinel: Ray's run snapshot stores NaN and infinities as null.)
+            SELECTION_SCORE: UNSCORED if unscored else (-value if SELECT_METRICS[metric] == "min" else value),
+        }
         if evaluated and not unscored:
             metrics[metric] = value
         report(metrics, self.write_checkpoint if self.rank == 0 else None)

@@ -33,8 +33,9 @@ class PreparedData:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> examples dropped
 
 
-def read_store_features(store_uri: str, endpoint_url: str | None, layers: int, hidden: int,
-                        policy: dict) -> dict[str, np.ndarray]:
+def read_store_features(
+    store_uri: str, endpoint_url: str | None, layers: int, hidden: int, policy: dict
+) -> dict[str, np.ndarray]:
     """track_id -> MERT layer means made under the window `policy` (a `policy_record`), from a features store.
 
     A tagging output (it has a tracks table) is read through the output tables' rule: the current
@@ -97,9 +98,17 @@ def _track_ids(uris: list[str], endpoint_url: str | None) -> dict[str, str | Non
     return found
 
 
-def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | None = None,
-                     batch_size: int = 8, on_progress=None, policy: str = "whole", window_s: float = 30.0,
-                     hop_s: float = 30.0) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def extract_features(
+    uris: list[str],
+    model,
+    out_uri: str,
+    endpoint_url: str | None = None,
+    batch_size: int = 8,
+    on_progress=None,
+    policy: str = "whole",
+    window_s: float = 30.0,
+    hop_s: float = 30.0,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Decode (under the window policy given) and run MERT on `uris` once; append their features to OUT/features.
 
     Returns (track_id -> layer means, uri -> error reason for files that could not be used)."""
@@ -111,8 +120,9 @@ def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | N
 
     store = OutputStore.open(out_uri, endpoint_url)
     # The tagging defaults (minimum length, long-track streaming), so these features equal the ones `tag` stores.
-    graph = TagConfig(src="", dst=out_uri, endpoint_url=endpoint_url, model_batch_size=batch_size, policy=policy,
-                      window_s=window_s, hop_s=hop_s)
+    graph = TagConfig(
+        src="", dst=out_uri, endpoint_url=endpoint_url, model_batch_size=batch_size, policy=policy, window_s=window_s, hop_s=hop_s
+    )
     runner = SequentialRunner(build_stages(graph, model, None, device=None, last=MERT))
     record = policy_record(policy, window_s, hop_s)
     version = f"mert:{runner.built[MERT].encoder.model_version}"
@@ -128,7 +138,9 @@ def extract_features(uris: list[str], model, out_uri: str, endpoint_url: str | N
             means = np.asarray(batch["mert_layer_means"])[ok]
             ids = [str(batch["track_id"][i]) for i in ok]
             shard_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-            store.write_table(tables.FEATURES, shard_id, tables.features_table(ids, means, audio_embedding(means), version, record))
+            store.write_table(
+                tables.FEATURES, shard_id, tables.features_table(ids, means, audio_embedding(means), version, record)
+            )
             features.update(zip(ids, means.astype(np.float16)))
         done += len(batch["uri"])
         if on_progress:
@@ -157,16 +169,29 @@ def prepare(config, model, layers: int, hidden: int, on_progress=None) -> Prepar
     need_hash = sorted({u for t, u in zip(track_ids, uris) if t is None and u is not None})
     hashed = _track_ids(need_hash, config.endpoint_url)
     resolved = [t if t is not None else hashed.get(u) for t, u in zip(track_ids, uris)]
-    missing_uris = sorted({u for t, u in zip(resolved, uris) if u is not None and (t is None or t not in features)
-                           and not (t is None and hashed.get(u) is None)})
+    missing_uris = sorted(
+        {
+            u
+            for t, u in zip(resolved, uris)
+            if u is not None and (t is None or t not in features) and not (t is None and hashed.get(u) is None)
+        }
+    )
     result = PreparedData(counts={})
     result.reused = len({t for t in resolved if t is not None and t in features})
     errors: dict[str, str] = {}
     if missing_uris:
         if on_progress:
             on_progress(0, len(missing_uris))
-        extracted, errors = extract_features(missing_uris, model, config.out, config.endpoint_url, on_progress=on_progress,
-                                             policy=config.policy, window_s=config.window_s, hop_s=config.hop_s)
+        extracted, errors = extract_features(
+            missing_uris,
+            model,
+            config.out,
+            config.endpoint_url,
+            on_progress=on_progress,
+            policy=config.policy,
+            window_s=config.window_s,
+            hop_s=config.hop_s,
+        )
         features.update(extracted)
         result.extracted = len(extracted)
 
@@ -217,8 +242,12 @@ def claim_output(config) -> None:
     record = {"name": config.name, "storage": config.storage_path(), "resume_key": config.resume_key()}
     if location.fs.exists(path):
         previous = json.loads(location.fs.cat_file(path))
-        if (previous.get("name"), previous.get("storage")) == (record["name"], record["storage"]) and previous.get("resume_key") != record["resume_key"]:
-            raise UserError(f"{config.out} holds run {config.name!r} trained with other settings; rerun it with the same "
-                            "options to resume, or pass another --out or --name")
+        if (previous.get("name"), previous.get("storage")) == (record["name"], record["storage"]) and previous.get(
+            "resume_key"
+        ) != record["resume_key"]:
+            raise UserError(
+                f"{config.out} holds run {config.name!r} trained with other settings; rerun it with the same "
+                "options to resume, or pass another --out or --name"
+            )
     location.fs.makedirs(location.root, exist_ok=True)
     location.fs.pipe_file(path, json.dumps(record, indent=2).encode())

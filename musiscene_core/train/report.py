@@ -10,8 +10,21 @@ import posixpath
 from musiscene_core.catalog.storage import open_location
 
 REPORT_DIR = "report"
-CSV_COLUMNS = ("kind", "step", "epoch", "lr", "train_loss", "tokens", "seconds", "samples_per_s",
-               "val_loss", "bleu", "bleu1", "scene_accuracy", "scene_total")
+CSV_COLUMNS = (
+    "kind",
+    "step",
+    "epoch",
+    "lr",
+    "train_loss",
+    "tokens",
+    "seconds",
+    "samples_per_s",
+    "val_loss",
+    "bleu",
+    "bleu1",
+    "scene_accuracy",
+    "scene_total",
+)
 
 
 def summarize(history: list[dict], config, workers: int, best: dict | None, wall_seconds: float | None = None) -> dict:
@@ -47,7 +60,8 @@ def _fmt(value) -> str:
 
 def markdown(summary: dict) -> str:
     lines = [
-        "# Training summary", "",
+        "# Training summary",
+        "",
         f"- steps: {summary['steps']} ({summary['epochs']} epochs, global batch {summary['global_batch']}, "
         f"{summary['workers']} worker(s), trained: {summary['trained']})",
         f"- throughput: {_fmt(summary['samples_per_s'])} samples/s ({_fmt(summary['samples_per_s_per_worker'])} per worker)",
@@ -60,8 +74,10 @@ def markdown(summary: dict) -> str:
     for label in ("untrained", "best", "last"):
         row = summary.get(label)
         if row:
-            lines.append(f"| {label} | {row['step']} | {_fmt(row.get('val_loss'))} | {_fmt(row.get('bleu'))} | "
-                         f"{_fmt(row.get('bleu1'))} | {_fmt(row.get('scene_accuracy'))} |")
+            lines.append(
+                f"| {label} | {row['step']} | {_fmt(row.get('val_loss'))} | {_fmt(row.get('bleu'))} | "
+                f"{_fmt(row.get('bleu1'))} | {_fmt(row.get('scene_accuracy'))} |"
+            )
     return "\n".join(lines) + "\n"
 
 

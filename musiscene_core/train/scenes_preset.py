@@ -68,26 +68,44 @@ def make_tiny_scenes(directory: str | Path, seed: int = 0, say=None) -> Path:
             say("  captioning the held-out test pieces before and after training ...")
             before = score_test(str(base), settings.workdir / "train", examples=EXAMPLES)
             test = score_test(summary["exported"]["model"], settings.workdir / "train", examples=EXAMPLES)
-            say(f"  held-out scene accuracy {before['scene_accuracy']:.3f} -> {test['scene_accuracy']:.3f} "
-                f"on {test['pieces']} test pieces")
+            say(
+                f"  held-out scene accuracy {before['scene_accuracy']:.3f} -> {test['scene_accuracy']:.3f} "
+                f"on {test['pieces']} test pieces"
+            )
             built = work / "preset"
             shutil.copytree(base / "mert", built / "mert")
             shutil.copytree(Path(summary["exported"]["model"]) / "captioner", built / "captioner")
             shutil.copytree(Path(summary["report"]), built / "report")
-            (built / "report" / TEST_CAPTIONS).write_text(json.dumps({
-                "untrained": {k: before[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
-                "trained": {k: test[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
-                "captions": [{"reference": b["reference"], "untrained": b["caption"], "trained": t["caption"]}
-                             for b, t in zip(before["examples"], test["examples"])],
-            }, indent=2))
-            (built / PRESET_FILE).write_text(json.dumps({
-                "name": PRESET_NAME, "question": MUSISCENE_QUESTION, "mert": "mert", "captioner": "captioner",
-                "random_weights": False,
-                "note": "tiny architectures trained on synthetic music of six scene classes; knows those classes only",
-                "test_scene_accuracy": test["scene_accuracy"], "test_pieces": test["pieces"],
-                "best_epoch": summary["best_epoch"],
-                "recipe": {k: str(v) for k, v in asdict(settings).items() if k != "workdir"},
-            }, indent=2))
+            (built / "report" / TEST_CAPTIONS).write_text(
+                json.dumps(
+                    {
+                        "untrained": {k: before[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
+                        "trained": {k: test[k] for k in ("scene_accuracy", "bleu", "bleu1", "pieces")},
+                        "captions": [
+                            {"reference": b["reference"], "untrained": b["caption"], "trained": t["caption"]}
+                            for b, t in zip(before["examples"], test["examples"])
+                        ],
+                    },
+                    indent=2,
+                )
+            )
+            (built / PRESET_FILE).write_text(
+                json.dumps(
+                    {
+                        "name": PRESET_NAME,
+                        "question": MUSISCENE_QUESTION,
+                        "mert": "mert",
+                        "captioner": "captioner",
+                        "random_weights": False,
+                        "note": "tiny architectures trained on synthetic music of six scene classes; knows those classes only",
+                        "test_scene_accuracy": test["scene_accuracy"],
+                        "test_pieces": test["pieces"],
+                        "best_epoch": summary["best_epoch"],
+                        "recipe": {k: str(v) for k, v in asdict(settings).items() if k != "workdir"},
+                    },
+                    indent=2,
+                )
+            )
             try:
                 built.rename(root)
             except OSError:

@@ -32,7 +32,9 @@ def load_base(spec, device: torch.device, dtype: torch.dtype | None = None):
     return MusiSceneCaptioner.from_pretrained(spec.captioner, device=device, dtype=dtype)
 
 
-def configure(captioner, train: str, lora_rank: int = 0, lora_alpha: float = 16.0, seed: int = 0) -> dict[str, torch.nn.Parameter]:
+def configure(
+    captioner, train: str, lora_rank: int = 0, lora_alpha: float = 16.0, seed: int = 0
+) -> dict[str, torch.nn.Parameter]:
     """Freeze everything but the chosen parameters; returns them by module name, in a fixed order."""
     groups = ("adapter",) if train == "adapter" else ("adapter", "finetune")
     captioner.set_trainable(groups)
@@ -42,8 +44,10 @@ def configure(captioner, train: str, lora_rank: int = 0, lora_alpha: float = 16.
         # LoRA's A matrices are drawn at random: the same seed on every worker gives every replica the same start.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            inject_adapter_in_model(LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=LORA_TARGETS, lora_dropout=0.0),
-                                    captioner.model.llama)
+            inject_adapter_in_model(
+                LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=LORA_TARGETS, lora_dropout=0.0),
+                captioner.model.llama,
+            )
         for name, param in captioner.model.named_parameters():
             if "lora_A." in name or "lora_B." in name:
                 param.data = param.data.float()
@@ -62,8 +66,10 @@ def _require_adapter_path(captioner, trainable: dict) -> None:
     first = model.cfg.llama.n_layers - model.cfg.prefix_layers
     gates = [model.llama.layers[i].attention.gate for i in range(first, model.cfg.llama.n_layers)]
     if all(float(g.detach().abs().max()) == 0.0 for g in gates) and not any(g.requires_grad for g in gates):
-        raise UserError("the base model's adapter gates are all zero, so the music adapter cannot influence LLaMA; "
-                        "start from a model with trained gates or add --train adapter+finetune")
+        raise UserError(
+            "the base model's adapter gates are all zero, so the music adapter cannot influence LLaMA; "
+            "start from a model with trained gates or add --train adapter+finetune"
+        )
 
 
 def save_trainable(path: str | Path, trainable: dict[str, torch.nn.Parameter]) -> None:

@@ -89,9 +89,7 @@ def test_one_hour_file_streams_in_bounded_memory(tmp_path):
         for _ in range(60):
             out.write(minute)
 
-    run = subprocess.run(
-        [sys.executable, "-c", _MEASURE_ONE_HOUR, str(path)], capture_output=True, text=True, check=True
-    )
+    run = subprocess.run([sys.executable, "-c", _MEASURE_ONE_HOUR, str(path)], capture_output=True, text=True, check=True)
     result = json.loads(run.stdout)
 
     assert result["windows"] == 120 and result["last"] == [3570.0, 30 * SAMPLE_RATE]

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from cli_runner import musiscene
+
 from musiscene_core.audio import write_audio
 from musiscene_core.catalog import list_tracks
 from musiscene_core.catalog.scan import scan_tracks
@@ -31,7 +31,9 @@ def build_mixed_catalog(root: Path) -> dict[str, str | None]:
         path = write_audio(folder / f"tone {i} ünï.{fmt}", _tone(freq=220.0 + 40 * i, rate=rate), rate, fmt, channels=2)
         expected[str(path.relative_to(root))] = None
     for depth, subtype in enumerate(("PCM_U8", "PCM_24", "PCM_32", "FLOAT")):
-        path = write_audio(root / "good" / f"bits-{subtype}.wav", _tone(freq=300.0 + depth, rate=8000), 8000, "wav", subtype=subtype)
+        path = write_audio(
+            root / "good" / f"bits-{subtype}.wav", _tone(freq=300.0 + depth, rate=8000), 8000, "wav", subtype=subtype
+        )
         expected[str(path.relative_to(root))] = None
     bad = root / "bad"
     bad.mkdir()
@@ -100,14 +102,19 @@ def test_cli_scan_summary_and_manifest(mixed_catalog, tmp_path):
     assert summary["audio_hours"] == pytest.approx(summary["ok"] * 1.5 / 3600, rel=0.05)
     table = pq.read_table(out)
     assert table.num_rows == len(expected)
-    assert {"uri", "track_id", "bytes", "format", "duration_s", "sample_rate", "channels", "status", "error"} <= set(table.column_names)
+    assert {"uri", "track_id", "bytes", "format", "duration_s", "sample_rate", "channels", "status", "error"} <= set(
+        table.column_names
+    )
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["catalog", "scan", "/definitely/not/here"], "does not exist"),
-    (["catalog", "scan", "gs://bucket/x"], "unsupported location scheme"),
-    (["catalog", "scan", "{tmp}/broken.parquet"], "cannot be read as Parquet"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["catalog", "scan", "/definitely/not/here"], "does not exist"),
+        (["catalog", "scan", "gs://bucket/x"], "unsupported location scheme"),
+        (["catalog", "scan", "{tmp}/broken.parquet"], "cannot be read as Parquet"),
+    ],
+)
 def test_cli_bad_arguments_give_one_sentence(tmp_path, args, needle):
     (tmp_path / "broken.parquet").write_text("nope")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

@@ -68,11 +68,13 @@ class LocalCluster:
         for key in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
             env.pop(key, None)
         env.update(
-            RAY_TMPDIR=str(tmpdir), RAY_USAGE_STATS_ENABLED="0",
+            RAY_TMPDIR=str(tmpdir),
+            RAY_USAGE_STATS_ENABLED="0",
             # Every process of the cluster (drivers of submitted jobs included) takes 127.0.0.1 as its node's
             # address instead of the machine's network address.
             RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-            RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+            RAY_AUTH_MODE="token",
+            RAY_AUTH_TOKEN=token,
             # The cluster's `python` is this environment's, as it would be in the cluster's image.
             PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
         )
@@ -88,8 +90,9 @@ class LocalCluster:
     def _launch(self, name: str, cmd: list[str], ports: tuple[int, int]) -> None:
         log = open(self.tmpdir / f"{name}.log", "wb")
         # Its own session: the node is one process group, killed as one.
-        proc = subprocess.Popen(cmd, env=dict(self.env, **{NODE_ENV: name}), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=dict(self.env, **{NODE_ENV: name}), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.nodes[name] = Node(name, proc, ports)
 
     @staticmethod
@@ -99,23 +102,64 @@ class LocalCluster:
 
     def _start_head(self) -> None:
         ports = self._worker_ports()
-        cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-               "--num-cpus", "0", "--port", str(self.gcs_port), "--include-dashboard", "true",
-               "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-               "--ray-client-server-port", str(free_port()), "--object-store-memory", str(OBJECT_STORE_BYTES),
-               "--min-worker-port", str(ports[0]), "--max-worker-port", str(ports[1]),
-               "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
-               "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-               "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-               "--temp-dir", str(self.tmpdir / "ray"), "--disable-usage-stats"]
+        cmd = [
+            str(Path(sys.executable).with_name("ray")),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "0",
+            "--port",
+            str(self.gcs_port),
+            "--include-dashboard",
+            "true",
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(self.dashboard_port),
+            "--ray-client-server-port",
+            str(free_port()),
+            "--object-store-memory",
+            str(OBJECT_STORE_BYTES),
+            "--min-worker-port",
+            str(ports[0]),
+            "--max-worker-port",
+            str(ports[1]),
+            "--node-manager-port",
+            str(free_port()),
+            "--object-manager-port",
+            str(free_port()),
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--dashboard-agent-grpc-port",
+            str(free_port()),
+            "--metrics-export-port",
+            str(free_port()),
+            "--runtime-env-agent-port",
+            str(free_port()),
+            "--temp-dir",
+            str(self.tmpdir / "ray"),
+            "--disable-usage-stats",
+        ]
         self._launch("head", cmd, ports)
 
     def add_worker(self, name: str, num_cpus: int = 2) -> None:
         """A worker node with `num_cpus` CPUs and a custom resource named after it (to tell nodes apart)."""
         ports = self._worker_ports()
-        cmd = [sys.executable, str(Path(__file__).with_name("worker_node.py")), str(self.gcs_port), str(num_cpus),
-               json.dumps({name: 100}), str(OBJECT_STORE_BYTES), str(NODE_MEMORY_BYTES), str(ports[0]), str(ports[1]),
-               *(str(free_port()) for _ in range(6))]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).with_name("worker_node.py")),
+            str(self.gcs_port),
+            str(num_cpus),
+            json.dumps({name: 100}),
+            str(OBJECT_STORE_BYTES),
+            str(NODE_MEMORY_BYTES),
+            str(ports[0]),
+            str(ports[1]),
+            *(str(free_port()) for _ in range(6)),
+        ]
         self._launch(name, cmd, ports)
         # One node at a time: on a busy machine, nodes registering together can miss Ray's start-up deadline.
         self.wait_for_node(name)
@@ -215,11 +259,14 @@ class LocalCluster:
             time.sleep(0.5)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
-    def musiscene(self, *args: str, token: bool = True, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    def musiscene(
+        self, *args: str, token: bool = True, timeout: float = 600, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         """Run the `musiscene` CLI as an operator's machine would: the head's address, the cluster's token."""
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
         client_env.update(RAY_ADDRESS=self.address, HOME=str(self.tmpdir / "client-home"), **(env or {}))
         if token:
             client_env["RAY_AUTH_TOKEN"] = self.token
-        return subprocess.run([sys.executable, "-m", "musiscene_core", *args], env=client_env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "musiscene_core", *args], env=client_env, capture_output=True, text=True, timeout=timeout
+        )

@@ -54,8 +54,11 @@ def strict(schema):
     would be dropped without a word.) Objects marked x-kubernetes-preserve-unknown-fields stay open."""
     if isinstance(schema, dict):
         schema = {k: strict(v) for k, v in schema.items()}
-        if ("properties" in schema and "additionalProperties" not in schema
-                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -118,8 +121,9 @@ def test_the_image_installs_from_the_projects_pins():
     assert "sh cluster/gpu-constraints.sh constraints.txt > /tmp/gpu-constraints.txt" in dockerfile
 
     cpu = _pins((REPO / "constraints.txt").read_text())
-    derived = subprocess.run(["sh", str(CLUSTER / "gpu-constraints.sh"), str(REPO / "constraints.txt")],
-                             capture_output=True, text=True, check=True).stdout
+    derived = subprocess.run(
+        ["sh", str(CLUSTER / "gpu-constraints.sh"), str(REPO / "constraints.txt")], capture_output=True, text=True, check=True
+    ).stdout
     gpu = _pins(derived)
     assert gpu["torch"] == cpu["torch"].split("+")[0]  # the CUDA build of the tested version
     assert "faiss-cpu" not in gpu and gpu["faiss-gpu-cu12"] == cpu["faiss-gpu-cu12"]

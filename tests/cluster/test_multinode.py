@@ -25,8 +25,14 @@ def models_home(tiny_model):
 
 @pytest.fixture(scope="module")
 def cluster(models_home):
-    cluster = LocalCluster.start(extra_env={"MUSISCENE_MODELS": str(models_home), "HF_HUB_OFFLINE": "1",
-                                            "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    cluster = LocalCluster.start(
+        extra_env={
+            "MUSISCENE_MODELS": str(models_home),
+            "HF_HUB_OFFLINE": "1",
+            "OMP_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
     try:
         for name in ("worker_a", "worker_b"):
             cluster.add_worker(name, num_cpus=WORKER_CPUS)
@@ -169,22 +175,49 @@ def test_training_on_two_nodes_resumes_from_its_checkpoint_after_a_node_is_lost(
 
     pieces = make_catalog(tmp_path / "audio", n=30, seed=1, formats=("wav",), duration_s=1.5)
     data = tmp_path / "data.parquet"
-    pq.write_table(pa.table({"uri": [str(p.path) for p in pieces], "answer": [p.caption for p in pieces],
-                             "split": [p.split for p in pieces]}), data)
+    pq.write_table(
+        pa.table(
+            {"uri": [str(p.path) for p in pieces], "answer": [p.caption for p in pieces], "split": [p.split for p in pieces]}
+        ),
+        data,
+    )
     # Two 1-CPU workers: one per node, so losing a node always loses a worker.
     live_workers = [n for n in cluster.alive_nodes().values() if n != "head" and n in cluster.nodes]
     for i in range(2 - len(live_workers)):
         cluster.add_worker(f"worker_r{i}", num_cpus=WORKER_CPUS)
     out = tmp_path / "train"
-    result, submission_id = submit(cluster, models_home, "train", "--data", str(data), "--base", "tiny", "--out", str(out),
-                                   "--workers", "2", "--epochs", "6", "--batch-size", "2", "--lr", "5e-3",
-                                   "--warmup-epochs", "0.5", "--checkpoint-every", "2", "--eval-limit", "2")
+    result, submission_id = submit(
+        cluster,
+        models_home,
+        "train",
+        "--data",
+        str(data),
+        "--base",
+        "tiny",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "2",
+        "--lr",
+        "5e-3",
+        "--warmup-epochs",
+        "0.5",
+        "--checkpoint-every",
+        "2",
+        "--eval-limit",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     snapshot = out / "run" / "checkpoint_manager_snapshot.json"
     deadline = time.time() + 600
     while not (snapshot.exists() and "checkpoint-0000002" in snapshot.read_text()):
         assert submission_job(cluster, submission_id)["status"] in ("PENDING", "RUNNING"), cluster.musiscene(
-            "jobs", "logs", submission_id).stdout[-3000:]
+            "jobs", "logs", submission_id
+        ).stdout[-3000:]
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.2)
     victim = next(n for n in cluster.nodes if n != "head")

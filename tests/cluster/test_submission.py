@@ -35,8 +35,17 @@ def test_token_from_environment_then_file(monkeypatch, tmp_path):
 
 def test_entrypoint_runs_the_clusters_python_and_joins_the_cluster():
     line = submission.entrypoint(["tag", "s3://b/music dir", "--out", "s3://b/tags"])
-    assert shlex.split(line) == ["python", "-m", "musiscene_core", "tag", "s3://b/music dir", "--out", "s3://b/tags",
-                                 "--ray-address", "auto"]
+    assert shlex.split(line) == [
+        "python",
+        "-m",
+        "musiscene_core",
+        "tag",
+        "s3://b/music dir",
+        "--out",
+        "s3://b/tags",
+        "--ray-address",
+        "auto",
+    ]
     assert "--ray-address" not in submission.entrypoint(["index", "build", "s3://b/tags"])
     assert submission.entrypoint(["train", "--ray-address", "auto"]).count("--ray-address") == 1
     with pytest.raises(UserError):

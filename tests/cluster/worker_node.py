@@ -20,11 +20,21 @@ def main(argv: list[str]) -> None:
     gcs_port, num_cpus, resources, object_store, memory, min_port, max_port, *ports = argv
     node_manager, object_manager, agent_listen, agent_grpc, metrics_export, runtime_env_agent = map(int, ports)
     params = ray._private.parameter.RayParams(
-        gcs_address=f"127.0.0.1:{gcs_port}", node_ip_address="127.0.0.1", num_cpus=int(num_cpus),
-        resources=json.loads(resources), object_store_memory=int(object_store), memory=int(memory),
-        min_worker_port=int(min_port), max_worker_port=int(max_port), node_manager_port=node_manager,
-        object_manager_port=object_manager, dashboard_agent_listen_port=agent_listen, metrics_agent_port=agent_grpc,
-        metrics_export_port=metrics_export, runtime_env_agent_port=runtime_env_agent)
+        gcs_address=f"127.0.0.1:{gcs_port}",
+        node_ip_address="127.0.0.1",
+        num_cpus=int(num_cpus),
+        resources=json.loads(resources),
+        object_store_memory=int(object_store),
+        memory=int(memory),
+        min_worker_port=int(min_port),
+        max_worker_port=int(max_port),
+        node_manager_port=node_manager,
+        object_manager_port=object_manager,
+        dashboard_agent_listen_port=agent_listen,
+        metrics_agent_port=agent_grpc,
+        metrics_export_port=metrics_export,
+        runtime_env_agent_port=runtime_env_agent,
+    )
     ray._private.node.Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True, connect_only=False)
     print("worker node started", flush=True)
     while True:

@@ -1,15 +1,15 @@
 """A local OpenAI-compatible chat server on 127.0.0.1 for tests; the requested model name picks its behaviour.
 
-    normal     a scene sentence derived from the prompt, with token usage
-    timeout    answers only after `slow_s` seconds (longer than the client's timeout)
-    slow       a normal answer after 0.3 s (so that concurrent requests overlap)
-    garbage    HTTP 200 with a body that is not JSON
-    refusal    "I'm sorry, but I can't help with that."
-    degenerate a repetition loop
-    empty      an empty message
-    flaky      HTTP 503 (Retry-After: 0) for the first attempt of every prompt, then normal
-    secret     401 unless the request carries "Authorization: Bearer let-me-in"
-    scripted   the next behaviour of `script` (a list the test fills), normal once it is empty
+normal     a scene sentence derived from the prompt, with token usage
+timeout    answers only after `slow_s` seconds (longer than the client's timeout)
+slow       a normal answer after 0.3 s (so that concurrent requests overlap)
+garbage    HTTP 200 with a body that is not JSON
+refusal    "I'm sorry, but I can't help with that."
+degenerate a repetition loop
+empty      an empty message
+flaky      HTTP 503 (Retry-After: 0) for the first attempt of every prompt, then normal
+secret     401 unless the request carries "Authorization: Bearer let-me-in"
+scripted   the next behaviour of `script` (a list the test fills), normal once it is empty
 """
 
 from __future__ import annotations
@@ -20,10 +20,22 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PLACES = ["a rainy city street at night", "a quiet beach at dawn", "a snowy forest path", "a crowded neon market",
-          "an empty school corridor", "a sunny park with families"]
-ACTIONS = ["a couple walks slowly", "a car speeds away", "children run and laugh", "a lone figure waits",
-           "dancers spin in the light", "a dog chases a ball"]
+PLACES = [
+    "a rainy city street at night",
+    "a quiet beach at dawn",
+    "a snowy forest path",
+    "a crowded neon market",
+    "an empty school corridor",
+    "a sunny park with families",
+]
+ACTIONS = [
+    "a couple walks slowly",
+    "a car speeds away",
+    "children run and laugh",
+    "a lone figure waits",
+    "dancers spin in the light",
+    "a dog chases a ball",
+]
 
 
 def scene_for(text: str) -> str:
@@ -61,7 +73,7 @@ class LLMServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "LLMServer":
+    def __enter__(self) -> LLMServer:
         self._thread.start()
         return self
 
@@ -75,7 +87,9 @@ class LLMServer:
         while self.in_flight and time.time() < deadline:
             time.sleep(0.05)
 
-    def _reply(self, handler, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None) -> None:
+    def _reply(
+        self, handler, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None
+    ) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
@@ -119,8 +133,15 @@ class LLMServer:
                 return self._reply(handler, 503, b'{"error": "overloaded"}', headers={"Retry-After": "0"})
         elif model == "secret" and handler.headers.get("Authorization") != "Bearer let-me-in":
             return self._reply(handler, 401, b'{"error": "bad key"}')
-        body = {"id": "chatcmpl-test", "object": "chat.completion", "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
-                          "total_tokens": len(prompt.split()) + len(text.split())}}
+        body = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": len(text.split()),
+                "total_tokens": len(prompt.split()) + len(text.split()),
+            },
+        }
         self._reply(handler, 200, json.dumps(body).encode())

@@ -59,8 +59,16 @@ def ray_session(models_home):
 def manifest(video_dir, tmp_path_factory):
     """8 clips: 5 usable (one video cut into two segments), a byte-identical copy, a silent and a corrupt video."""
     path = tmp_path_factory.mktemp("manifest") / "clips.csv"
-    rows = [("beach.mp4", "", ""), ("reupload/beach.mp4", "", ""), ("chase.mp4", 0, 1.5), ("chase.mp4", 1.5, 3),
-            ("snow.webm", "", ""), ("battle.webm", "", ""), ("silent.mp4", "", ""), ("corrupt.mp4", "", "")]
+    rows = [
+        ("beach.mp4", "", ""),
+        ("reupload/beach.mp4", "", ""),
+        ("chase.mp4", 0, 1.5),
+        ("chase.mp4", 1.5, 3),
+        ("snow.webm", "", ""),
+        ("battle.webm", "", ""),
+        ("silent.mp4", "", ""),
+        ("corrupt.mp4", "", ""),
+    ]
     path.write_text("uri,start,end\n" + "".join(f"{video_dir / name},{start},{end}\n" for name, start, end in rows))
     return path
 
@@ -82,9 +90,31 @@ def built(ray_session, manifest, split_seed, llm_server, tmp_path_factory):
     """Run 1: the endpoint times out on one fusion and answers garbage on another. Run 2: the same command.
     Run 3: --retry-errors, with the endpoint healthy."""
     dst = tmp_path_factory.mktemp("built") / "scenes"
-    command = ["build-dataset", manifest, "--out", dst, "--model", "tiny", "--video-captioner", "tiny",
-               "--llm-endpoint", llm_server.url, "--llm-model", "scripted", "--llm-timeout", "0.5", "--llm-retries", "0",
-               "--frames", "4", "--splits", ",".join(map(str, FRACTIONS)), "--split-seed", split_seed, "--json"]
+    command = [
+        "build-dataset",
+        manifest,
+        "--out",
+        dst,
+        "--model",
+        "tiny",
+        "--video-captioner",
+        "tiny",
+        "--llm-endpoint",
+        llm_server.url,
+        "--llm-model",
+        "scripted",
+        "--llm-timeout",
+        "0.5",
+        "--llm-retries",
+        "0",
+        "--frames",
+        "4",
+        "--splits",
+        ",".join(map(str, FRACTIONS)),
+        "--split-seed",
+        split_seed,
+        "--json",
+    ]
     llm_server.script[:] = ["timeout", "garbage"]
     runs = []
     for extra in ([], [], ["--retry-errors"]):
@@ -121,7 +151,9 @@ def test_first_run_gives_one_row_per_clip_with_reasons(built, video_dir):
     for row in by_kind.values():
         assert row["error"].startswith(row["error_kind"] + ": ") and row["scene_caption"] is None
     duplicate = next(r for r in rows if r["status"] == "duplicate")
-    assert duplicate["uri"] == str(video_dir / "reupload" / "beach.mp4") and duplicate["duplicate_of"] == str(video_dir / "beach.mp4")
+    assert duplicate["uri"] == str(video_dir / "reupload" / "beach.mp4") and duplicate["duplicate_of"] == str(
+        video_dir / "beach.mp4"
+    )
     features = {f["track_id"] for f in pq.read_table(dst / "features").to_pylist()}
     assert {r["clip_id"] for r in ok} <= features  # (the fixture's later runs add the retried clips)
 
@@ -130,8 +162,13 @@ def test_rerun_duplicates_nothing_and_retry_fills_the_failures(built):
     dst, (first, first_rows, second, third) = built
     assert second["processed"] == 0 and second["skipped"] == 8
     assert third["processed"] == 2 and third["ok"] == 2 and third["skipped"] == 6
-    assert third["dataset"] == {"clips": 8, "ok": 5, "splits": {"train": 3, "validation": 1, "test": 1},
-                                "duplicates": 1, "failed": 2}
+    assert third["dataset"] == {
+        "clips": 8,
+        "ok": 5,
+        "splits": {"train": 3, "validation": 1, "test": 1},
+        "duplicates": 1,
+        "failed": 2,
+    }
     history = pq.read_table(dst / "clips")
     assert history.num_rows == 10  # run 1's 8 rows + the 2 retried clips; run 2 wrote nothing
     current = SceneDatasetStore(str(dst)).current_clips().to_pylist()
@@ -149,7 +186,7 @@ def test_splits_are_by_video_and_stable(built):
         if row["split"]:
             videos_by_split.setdefault(row["split"], set()).add(row["video_id"])
     splits = list(videos_by_split.values())
-    assert all(not (a & b) for i, a in enumerate(splits) for b in splits[i + 1:])  # no video spans two splits
+    assert all(not (a & b) for i, a in enumerate(splits) for b in splits[i + 1 :])  # no video spans two splits
     chase = {r["split"] for r in current if r["uri"].endswith("chase.mp4")}
     assert len(chase) == 1
     before = {(r["uri"], r["segment"]): r["split"] for r in first_rows.to_pylist()}
@@ -158,16 +195,45 @@ def test_splits_are_by_video_and_stable(built):
 
 def test_other_split_settings_are_refused(built, manifest):
     dst, _ = built
-    code, _, err = cli("build-dataset", manifest, "--out", dst, "--model", "tiny", "--video-captioner", "tiny",
-                       "--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "scripted", "--splits", "0.8,0.1,0.1")
+    code, _, err = cli(
+        "build-dataset",
+        manifest,
+        "--out",
+        dst,
+        "--model",
+        "tiny",
+        "--video-captioner",
+        "tiny",
+        "--llm-endpoint",
+        "http://127.0.0.1:9/v1",
+        "--llm-model",
+        "scripted",
+        "--splits",
+        "0.8,0.1,0.1",
+    )
     assert code == 2 and err.startswith("error: ") and "split_fractions" in err and "Traceback" not in err
 
 
 def test_train_accepts_the_output_as_it_is(built, tmp_path):
     dst, _ = built
     out = tmp_path / "train"
-    code, stdout, err = cli("train", "--data", dst, "--base", "tiny", "--out", out, "--epochs", "1", "--batch-size", "1",
-                            "--warmup-epochs", "0", "--eval-limit", "1")
+    code, stdout, err = cli(
+        "train",
+        "--data",
+        dst,
+        "--base",
+        "tiny",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "1",
+        "--warmup-epochs",
+        "0",
+        "--eval-limit",
+        "1",
+    )
     assert code == 0, err[-3000:]
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert summary["examples"] == {"train": 3, "validation": 1, "test": 1}
@@ -187,14 +253,25 @@ def test_cli_errors_are_one_sentence(tmp_path, video_dir, models_home, monkeypat
         ([], "choose one fusion model"),
         (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--splits", "0.5,0.6,0.1"], "split fractions"),
         (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--frames", "0"], "frames must be at least 1"),
-        (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "no such thing"], "video captioner"),
-        (["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "tiny", "--frames", "8"], "at most 6 frames"),
+        (
+            ["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "no such thing"],
+            "video captioner",
+        ),
+        (
+            ["--llm-endpoint", "http://127.0.0.1:9/v1", "--llm-model", "m", "--video-captioner", "tiny", "--frames", "8"],
+            "at most 6 frames",
+        ),
     ]:
         code, _, err = cli("build-dataset", video_dir, "--out", tmp_path / "out", "--model", "tiny", *args)
         assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err, err
 
 
 def test_job_entry_script_runs_the_command():
-    proc = subprocess.run([sys.executable, "jobs/build_dataset.py", "--help"], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).parents[2])
+    proc = subprocess.run(
+        [sys.executable, "jobs/build_dataset.py", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
     assert proc.returncode == 0 and "--llm-endpoint" in proc.stdout

@@ -45,14 +45,17 @@ def test_segment_bounds_the_clip(video_dir):
     assert not np.array_equal(clip.frames, whole.frames)
     # The audio of the segment is the whole track's audio from 1 s on.
     offset = SAMPLE_RATE
-    assert np.allclose(clip.audio[:1000], whole.audio[offset:offset + 1000], atol=1e-4)
+    assert np.allclose(clip.audio[:1000], whole.audio[offset : offset + 1000], atol=1e-4)
 
 
-@pytest.mark.parametrize("name, start, kind", [
-    ("silent.mp4", None, "no_audio"),
-    ("corrupt.mp4", None, "decode_failed"),
-    ("beach.mp4", 30.0, "segment_out_of_range"),
-])
+@pytest.mark.parametrize(
+    "name, start, kind",
+    [
+        ("silent.mp4", None, "no_audio"),
+        ("corrupt.mp4", None, "decode_failed"),
+        ("beach.mp4", 30.0, "segment_out_of_range"),
+    ],
+)
 def test_unusable_clips_raise_with_a_kind(video_dir, name, start, kind):
     with pytest.raises(ClipError) as info:
         extract_clip(str(video_dir / name), start, None, frames=4)
@@ -74,7 +77,7 @@ def test_too_short_soundtrack(video_dir):
 
 def test_folder_listing_keeps_videos_only(video_dir):
     clips = list_clips(str(video_dir))
-    names = [c.uri[len(str(video_dir)) + 1:] for c in clips]
+    names = [c.uri[len(str(video_dir)) + 1 :] for c in clips]
     assert names == ["battle.webm", "beach.mp4", "chase.mp4", "corrupt.mp4", "reupload/beach.mp4", "silent.mp4", "snow.webm"]
     assert all(c.segment == "whole" for c in clips)
 
@@ -82,12 +85,15 @@ def test_folder_listing_keeps_videos_only(video_dir):
 def test_manifest_with_segments(video_dir, tmp_path):
     manifest = tmp_path / "segments.csv"
     shutil.copy(video_dir / "chase.mp4", tmp_path / "chase.mp4")
-    manifest.write_text("uri,start_seconds,end_seconds\nchase.mp4,0,1.5\nchase.mp4,1.5,3\nchase.mp4,0,1.5\n"
-                        f"{video_dir / 'beach.mp4'},,\n")
+    manifest.write_text(
+        f"uri,start_seconds,end_seconds\nchase.mp4,0,1.5\nchase.mp4,1.5,3\nchase.mp4,0,1.5\n{video_dir / 'beach.mp4'},,\n"
+    )
     clips = list_clips(str(manifest))
     assert [(c.uri, c.segment) for c in clips] == [  # relative uris resolve against the manifest; repeats listed once
-        (str(tmp_path / "chase.mp4"), "0.000-1.500"), (str(tmp_path / "chase.mp4"), "1.500-3.000"),
-        (str(video_dir / "beach.mp4"), "whole")]
+        (str(tmp_path / "chase.mp4"), "0.000-1.500"),
+        (str(tmp_path / "chase.mp4"), "1.500-3.000"),
+        (str(video_dir / "beach.mp4"), "whole"),
+    ]
     manifest.write_text("uri,start,end\nchase.mp4,2,1\n")
     with pytest.raises(UserError, match="ends"):
         list_clips(str(manifest))
@@ -121,12 +127,23 @@ def _identities(uris):
 
 def test_duplicates_and_splits_by_source_video(video_dir, tmp_path):
     manifest = tmp_path / "m.csv"
-    manifest.write_text("uri,start,end\n" + "".join(f"{video_dir / n},{s},{e}\n" for n, s, e in [
-        ("chase.mp4", 0, 1), ("chase.mp4", 1, 2), ("chase.mp4", 2, 3), ("beach.mp4", "", ""), ("reupload/beach.mp4", "", "")]))
+    manifest.write_text(
+        "uri,start,end\n"
+        + "".join(
+            f"{video_dir / n},{s},{e}\n"
+            for n, s, e in [
+                ("chase.mp4", 0, 1),
+                ("chase.mp4", 1, 2),
+                ("chase.mp4", 2, 3),
+                ("beach.mp4", "", ""),
+                ("reupload/beach.mp4", "", ""),
+            ]
+        )
+    )
     plan = plan_build(str(manifest), None, "v1")
     identities = _identities(sorted({c.uri for c in plan.todo}))
     rows = clip_rows(plan, identities, (0.5, 0.25, 0.25), seed=3)
-    by_name = {(u[len(str(video_dir)) + 1:], s): i for i, (u, s) in enumerate(zip(rows["uri"], rows["segment"]))}
+    by_name = {(u[len(str(video_dir)) + 1 :], s): i for i, (u, s) in enumerate(zip(rows["uri"], rows["segment"]))}
     chase = [by_name[("chase.mp4", seg)] for seg in ("0.000-1.000", "1.000-2.000", "2.000-3.000")]
     assert len({rows["split"][i] for i in chase}) == 1  # a video never spans two splits
     assert len({rows["clip_id"][i] for i in chase}) == 3
@@ -151,18 +168,30 @@ def test_unreadable_video_is_an_error_row(tmp_path):
 
 
 def test_done_keys_skip_built_clips_and_retry_llm_failures_on_request():
-    current = pa.table({"uri": ["a", "b", "c", "d"], "segment": ["whole"] * 4, "fingerprint": ["f"] * 4,
-                        "build_version": ["v1", "v1", "v1", "v0"], "status": ["ok", "error", "error", "ok"],
-                        "error_kind": [None, "llm_timeout", "no_audio", None]})
+    current = pa.table(
+        {
+            "uri": ["a", "b", "c", "d"],
+            "segment": ["whole"] * 4,
+            "fingerprint": ["f"] * 4,
+            "build_version": ["v1", "v1", "v1", "v0"],
+            "status": ["ok", "error", "error", "ok"],
+            "error_kind": [None, "llm_timeout", "no_audio", None],
+        }
+    )
     assert done_keys(current, "v1") == {("a", "whole", "f"), ("b", "whole", "f"), ("c", "whole", "f")}
     assert done_keys(current, "v1", ("llm_",)) == {("a", "whole", "f"), ("c", "whole", "f")}
 
 
 def test_decode_stage_turns_failures_into_rows(video_dir):
     uris = [str(video_dir / n) for n in ("snow.webm", "silent.mp4", "corrupt.mp4")]
-    batch = {"uri": np.array(uris, dtype=object), "start_s": np.full(3, np.nan), "end_s": np.full(3, np.nan),
-             "status": np.array(["ok"] * 3, dtype=object), "error_kind": np.array([""] * 3, dtype=object),
-             "error": np.array([""] * 3, dtype=object)}
+    batch = {
+        "uri": np.array(uris, dtype=object),
+        "start_s": np.full(3, np.nan),
+        "end_s": np.full(3, np.nan),
+        "status": np.array(["ok"] * 3, dtype=object),
+        "error_kind": np.array([""] * 3, dtype=object),
+        "error": np.array([""] * 3, dtype=object),
+    }
     out = ClipDecodeStage(frames=3)(batch)
     assert list(out["status"]) == ["ok", "error", "error"]
     assert list(out["error_kind"]) == ["", "no_audio", "decode_failed"]
@@ -179,9 +208,14 @@ def test_clips_on_s3(s3_bucket, video_dir):
     out = IdentifyStage(endpoint)({"uri": np.array([c.uri for c in clips], dtype=object)})
     local = IdentifyStage()({"uri": np.array([str(video_dir / "beach.mp4")], dtype=object)})
     assert out["video_id"][0] == local["video_id"][0]
-    batch = {"uri": np.array([c.uri for c in clips], dtype=object), "start_s": np.full(2, np.nan), "end_s": np.full(2, np.nan),
-             "status": np.array(["ok"] * 2, dtype=object), "error_kind": np.array([""] * 2, dtype=object),
-             "error": np.array([""] * 2, dtype=object)}
+    batch = {
+        "uri": np.array([c.uri for c in clips], dtype=object),
+        "start_s": np.full(2, np.nan),
+        "end_s": np.full(2, np.nan),
+        "status": np.array(["ok"] * 2, dtype=object),
+        "error_kind": np.array([""] * 2, dtype=object),
+        "error": np.array([""] * 2, dtype=object),
+    }
     decoded = ClipDecodeStage(frames=2, endpoint_url=endpoint)(batch)
     assert list(decoded["status"]) == ["ok", "ok"] and decoded["frames"][1].shape[0] == 2
 
@@ -209,19 +243,40 @@ def _written_batch(uris, status):
     """A batch as it reaches the writer (after captioning and fusion), with made-up captions and features."""
     n = len(uris)
     text = lambda value: np.array([value if s == "ok" else "" for s in status], dtype=object)  # noqa: E731
-    return {"uri": np.array(uris, dtype=object), "segment": np.array(["whole"] * n, dtype=object),
-            "start_s": np.full(n, np.nan), "end_s": np.full(n, np.nan), "fingerprint": np.array(["f"] * n, dtype=object),
-            "bytes": np.full(n, 10), "duration_s": np.full(n, 2.0), "video_id": np.array([f"v{i}" for i in range(n)], dtype=object),
-            "clip_id": np.array([f"c{i}" for i in range(n)], dtype=object), "split": np.array(["train"] * n, dtype=object),
-            "status": np.array(status, dtype=object), "error_kind": np.array(["" if s == "ok" else "no_audio" for s in status], dtype=object),
-            "error": np.array(["" if s == "ok" else "no_audio: silent" for s in status], dtype=object),
-            "duplicate_of": np.array([""] * n, dtype=object), "video_caption": text("a beach"), "music_caption": text("piano"),
-            "scene_caption": text("a calm beach at dawn with gentle waves"), "music_question": np.array(["q"] * n, dtype=object),
-            "mert_layer_means": np.ones((n, 3, 4), dtype=np.float32), "llm_prompt_tokens": np.full(n, 7),
-            "llm_completion_tokens": np.full(n, 5), "llm_attempts": np.ones(n, dtype=np.int64)}
+    return {
+        "uri": np.array(uris, dtype=object),
+        "segment": np.array(["whole"] * n, dtype=object),
+        "start_s": np.full(n, np.nan),
+        "end_s": np.full(n, np.nan),
+        "fingerprint": np.array(["f"] * n, dtype=object),
+        "bytes": np.full(n, 10),
+        "duration_s": np.full(n, 2.0),
+        "video_id": np.array([f"v{i}" for i in range(n)], dtype=object),
+        "clip_id": np.array([f"c{i}" for i in range(n)], dtype=object),
+        "split": np.array(["train"] * n, dtype=object),
+        "status": np.array(status, dtype=object),
+        "error_kind": np.array(["" if s == "ok" else "no_audio" for s in status], dtype=object),
+        "error": np.array(["" if s == "ok" else "no_audio: silent" for s in status], dtype=object),
+        "duplicate_of": np.array([""] * n, dtype=object),
+        "video_caption": text("a beach"),
+        "music_caption": text("piano"),
+        "scene_caption": text("a calm beach at dawn with gentle waves"),
+        "music_question": np.array(["q"] * n, dtype=object),
+        "mert_layer_means": np.ones((n, 3, 4), dtype=np.float32),
+        "llm_prompt_tokens": np.full(n, 7),
+        "llm_completion_tokens": np.full(n, 5),
+        "llm_attempts": np.ones(n, dtype=np.int64),
+    }
 
 
-VERSIONS = {"video_captioner": "g", "music_model": "m", "llm_model": "l", "prompt_version": "p", "build_version": "b", "question": "Q?"}
+VERSIONS = {
+    "video_captioner": "g",
+    "music_model": "m",
+    "llm_model": "l",
+    "prompt_version": "p",
+    "build_version": "b",
+    "question": "Q?",
+}
 
 
 def test_a_crash_between_shards_loses_and_duplicates_nothing(tmp_path, monkeypatch):

@@ -54,18 +54,21 @@ def test_custom_prompt_file_gets_its_own_version(tmp_path):
         load_prompt(str(tmp_path / "missing.txt"))
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("", "llm_empty"),
-    ("   ", "llm_empty"),
-    ("I'm sorry, but I can't help with that.", "llm_refusal"),
-    ("As an AI language model, I cannot imagine scenes.", "llm_refusal"),
-    ("music music music " * 20, "llm_degenerate"),
-    ("a dark forest a dark forest a dark forest at night", "llm_degenerate"),
-    ("%%% 1234 ### @@@ ~~~", "llm_degenerate"),
-    ("Sunset.", "llm_degenerate"),
-    ("word " * 60 + " ".join(f"w{i}x" for i in range(80)), "llm_degenerate"),
-    ("A slow-motion shot of a couple walking through a rainy city street at night.", ""),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("", "llm_empty"),
+        ("   ", "llm_empty"),
+        ("I'm sorry, but I can't help with that.", "llm_refusal"),
+        ("As an AI language model, I cannot imagine scenes.", "llm_refusal"),
+        ("music music music " * 20, "llm_degenerate"),
+        ("a dark forest a dark forest a dark forest at night", "llm_degenerate"),
+        ("%%% 1234 ### @@@ ~~~", "llm_degenerate"),
+        ("Sunset.", "llm_degenerate"),
+        ("word " * 60 + " ".join(f"w{i}x" for i in range(80)), "llm_degenerate"),
+        ("A slow-motion shot of a couple walking through a rainy city street at night.", ""),
+    ],
+)
 def test_answer_checks(text, kind):
     assert check_answer(clean_answer(text))[0] == kind
 
@@ -81,9 +84,15 @@ def test_normal_answer_records_usage(llm_server):
     assert llm_server.requests[-1]["messages"] == MESSAGES and llm_server.requests[-1]["temperature"] == 0.0
 
 
-@pytest.mark.parametrize("model, kind", [
-    ("refusal", "llm_refusal"), ("degenerate", "llm_degenerate"), ("empty", "llm_empty"), ("garbage", "llm_bad_response"),
-])
+@pytest.mark.parametrize(
+    "model, kind",
+    [
+        ("refusal", "llm_refusal"),
+        ("degenerate", "llm_degenerate"),
+        ("empty", "llm_empty"),
+        ("garbage", "llm_bad_response"),
+    ],
+)
 def test_bad_answers_are_marked(llm_server, model, kind):
     answer = fuse(llm_server, model)
     assert not answer.ok and answer.error_kind == kind and answer.error.startswith(kind + ": ") and answer.text == ""
@@ -128,11 +137,14 @@ def test_fusion_stage_limits_concurrency_and_keeps_earlier_errors(llm_server):
     stage = FusionStage(settings, load_prompt())
     requests_before = len(llm_server.requests)
     n = 7
-    batch = {"uri": np.array([f"v{i}" for i in range(n)], dtype=object),
-             "status": np.array(["ok"] * (n - 1) + ["error"], dtype=object),
-             "error_kind": np.array([""] * (n - 1) + ["no_audio"], dtype=object),
-             "error": np.array([""] * (n - 1) + ["no_audio: none"], dtype=object),
-             "video_caption": np.array(["a beach"] * n, dtype=object), "music_caption": np.array(["piano"] * n, dtype=object)}
+    batch = {
+        "uri": np.array([f"v{i}" for i in range(n)], dtype=object),
+        "status": np.array(["ok"] * (n - 1) + ["error"], dtype=object),
+        "error_kind": np.array([""] * (n - 1) + ["no_audio"], dtype=object),
+        "error": np.array([""] * (n - 1) + ["no_audio: none"], dtype=object),
+        "video_caption": np.array(["a beach"] * n, dtype=object),
+        "music_caption": np.array(["piano"] * n, dtype=object),
+    }
     out = stage(batch)
     assert 1 < llm_server.max_in_flight <= 3
     assert list(out["status"]) == ["ok"] * (n - 1) + ["error"] and out["error_kind"][-1] == "no_audio"
@@ -140,12 +152,18 @@ def test_fusion_stage_limits_concurrency_and_keeps_earlier_errors(llm_server):
     assert len(llm_server.requests) == n - 1 + requests_before  # the failed clip is never sent
 
 
-@pytest.mark.parametrize("settings, message", [
-    (FusionSettings(), "choose one fusion model"),
-    (FusionSettings(endpoint=EndpointSettings(url="http://h:8000/v1", model="m"), local_model="x"), "choose one fusion model"),
-    (FusionSettings(endpoint=EndpointSettings(url="ftp://h/v1", model="m")), "http"),
-    (FusionSettings(endpoint=EndpointSettings(url="http://h:8000/v1", model="")), "--llm-model is required"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (FusionSettings(), "choose one fusion model"),
+        (
+            FusionSettings(endpoint=EndpointSettings(url="http://h:8000/v1", model="m"), local_model="x"),
+            "choose one fusion model",
+        ),
+        (FusionSettings(endpoint=EndpointSettings(url="ftp://h/v1", model="m")), "http"),
+        (FusionSettings(endpoint=EndpointSettings(url="http://h:8000/v1", model="")), "--llm-model is required"),
+    ],
+)
 def test_fusion_settings_are_checked(settings, message):
     with pytest.raises(UserError, match=message):
         settings.validate()
@@ -157,7 +175,9 @@ def _tiny_chat_model(directory, chat_template: bool):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    words = ["<pad>", "<unk>", "<eos>"] + sorted(set("a slow shot of the city at night rain beach piano music video scene".split()))
+    words = ["<pad>", "<unk>", "<eos>"] + sorted(
+        set("a slow shot of the city at night rain beach piano music video scene".split())
+    )
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
@@ -178,7 +198,8 @@ def test_local_model_fusion(tmp_path, chat_template):
     assert answer.prompt_tokens > 5 and 0 < answer.completion_tokens <= 12 and answer.attempts == 1
     # Random weights: whatever comes out is either a checked caption or a marked failure, never unchecked text.
     assert (answer.ok and answer.text and not check_answer(answer.text)[0]) or (
-        not answer.ok and answer.error_kind.startswith("llm_") and answer.text == "")
+        not answer.ok and answer.error_kind.startswith("llm_") and answer.text == ""
+    )
 
 
 def test_local_model_that_cannot_load_is_one_sentence(tmp_path):

@@ -27,8 +27,13 @@ def test_stages_write_a_training_ready_dataset_on_s3(s3_bucket, video_dir, tiny_
     dst = f"s3://{bucket}/scenes"
     store = SceneDatasetStore(dst, endpoint)
     store.claim({"split_fractions": [1.0, 0.0, 0.0], "split_seed": 0})
-    versions = {"video_captioner": "git-tiny", "music_model": "tiny", "llm_model": "normal", "prompt_version": "p",
-                "question": "What type of scene the music is suitable for?"}
+    versions = {
+        "video_captioner": "git-tiny",
+        "music_model": "tiny",
+        "llm_model": "normal",
+        "prompt_version": "p",
+        "question": "What type of scene the music is suitable for?",
+    }
     versions["build_version"] = build_version(versions, 3, (1.0, 0.0, 0.0), 0)
     plan = plan_build(f"s3://{bucket}/videos", store.current_clips(), versions["build_version"], endpoint_url=endpoint)
     identified = IdentifyStage(endpoint)({"uri": np.array([c.uri for c in plan.todo], dtype=object)})
@@ -36,8 +41,12 @@ def test_stages_write_a_training_ready_dataset_on_s3(s3_bucket, video_dir, tiny_
     batch = clip_rows(plan, identities, (1.0, 0.0, 0.0), 0)
 
     batch = ClipDecodeStage(frames=3, endpoint_url=endpoint)(batch)
-    batch = CaptionChain(str(tiny_video_captioner), resolve_model(str(tiny_model), question="Describe the music in detail."),
-                         device="cpu", max_new_tokens=8)(batch)
+    batch = CaptionChain(
+        str(tiny_video_captioner),
+        resolve_model(str(tiny_model), question="Describe the music in detail."),
+        device="cpu",
+        max_new_tokens=8,
+    )(batch)
     fusion = FusionSettings(endpoint=EndpointSettings(url=llm_server.url, model="normal", retries=0), concurrency=2)
     batch = FusionStage(fusion, load_prompt())(batch)
     summary = ClipShardWriter(dst, versions, endpoint)(batch)

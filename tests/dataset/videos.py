@@ -22,7 +22,7 @@ def _picture(index: int, seed: int) -> np.ndarray:
     picture = np.empty((height, width, 3), dtype=np.uint8)
     picture[:] = (base + np.linspace(0, 60, width)[None, :, None]).clip(0, 255).astype(np.uint8)
     x = (index * 3 + seed * 7) % (width - 12)
-    picture[18:30, x:x + 12] = 255 - base
+    picture[18:30, x : x + 12] = 255 - base
     return picture
 
 
@@ -53,7 +53,7 @@ def write_video(path: Path, seconds: float = 2.0, seed: int = 0, audio: bool = T
             samples = generate_piece(scene, seed=seed, duration_s=seconds, sample_rate=rate).astype(np.float32)
             step = 960
             for start in range(0, samples.size, step):
-                chunk = samples[start:start + step]
+                chunk = samples[start : start + step]
                 frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
                 frame.sample_rate, frame.pts = rate, start
                 out.mux(sound.encode(frame))

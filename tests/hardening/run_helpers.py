@@ -25,8 +25,9 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 def run_cli(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the command as a subprocess (the real exit code and output streams)."""
-    return subprocess.run([sys.executable, "-m", "musiscene_core", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "musiscene_core", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_one_sentence(stderr: str, *fragments: str) -> str:

@@ -6,9 +6,9 @@ import struct
 
 import numpy as np
 import pytest
+from run_helpers import assert_one_sentence, cli
 
 from musiscene_core.audio import write_audio
-from run_helpers import assert_one_sentence, cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,7 +44,7 @@ def test_truncated_and_damaged_wav_are_decode_failed(tmp_path, capsys):
     (tmp_path / "half.wav").write_bytes(data[: len(data) // 2])
     damaged = bytearray(data)
     at = damaged.find(b"data")
-    damaged[at + 4:at + 8] = struct.pack("<I", 0x7FFFFFF0)
+    damaged[at + 4 : at + 8] = struct.pack("<I", 0x7FFFFFF0)
     (tmp_path / "bad-size.wav").write_bytes(bytes(damaged))
     whole.unlink()
     code, summary, err = scan(capsys, tmp_path)
@@ -79,7 +79,9 @@ def test_scan_writes_no_manifest_into_the_current_folder(tmp_path, capsys, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["music"]
 
 
-@pytest.mark.parametrize("device, expected", [("cuda", "needs a CUDA GPU"), ("meta", "not supported"), ("gpu0", "unknown device")])
+@pytest.mark.parametrize(
+    "device, expected", [("cuda", "needs a CUDA GPU"), ("meta", "not supported"), ("gpu0", "unknown device")]
+)
 def test_caption_on_an_unusable_device_is_one_sentence(tmp_path, capsys, device, expected):
     import torch
 

@@ -35,8 +35,14 @@ def test_second_holder_is_refused_with_the_holders_name(tmp_path):
 def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     location = OutputLocation(tmp_path / "out")
     (tmp_path / "out").mkdir()
-    stale = {"run_id": "gone", "host": lock_module.socket.gethostname(), "pid": _dead_pid(), "pid_start": "1",
-             "started": time.time(), "heartbeat": time.time()}
+    stale = {
+        "run_id": "gone",
+        "host": lock_module.socket.gethostname(),
+        "pid": _dead_pid(),
+        "pid_start": "1",
+        "started": time.time(),
+        "heartbeat": time.time(),
+    }
     (tmp_path / "out" / LOCK_FILE).write_text(json.dumps(stale))
     with OutputLock.acquire(location, "run-new"):
         OutputLock.check_holder(location, "run-new")
@@ -61,7 +67,11 @@ def test_s3_lease_is_exclusive_and_a_stale_one_is_taken_over(s3_bucket):
     first.release()
     # A holder on another machine whose heartbeat stopped long ago.
     old = time.time() - 10 * lock_module.LEASE_S
-    fs.pipe_file(f"{bucket}/out/{LOCK_FILE}", json.dumps(
-        {"run_id": "elsewhere", "host": "another-host", "pid": 1, "pid_start": "1", "started": old, "heartbeat": old}).encode())
+    fs.pipe_file(
+        f"{bucket}/out/{LOCK_FILE}",
+        json.dumps(
+            {"run_id": "elsewhere", "host": "another-host", "pid": 1, "pid_start": "1", "started": old, "heartbeat": old}
+        ).encode(),
+    )
     with OutputLock.acquire(location, "run-c"):
         OutputLock.check_holder(location, "run-c")

@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from index_tables import random_shard, write_shard
 from run_helpers import assert_one_sentence, cli
 

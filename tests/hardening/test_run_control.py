@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from run_helpers import assert_one_sentence, processes_with_env, run_cli, short_ray_tmpdir
 from tag_helpers import tag_env, write_catalog
 from test_tag_job import assert_exactly_once
@@ -18,8 +17,10 @@ pytestmark = pytest.mark.integration
 
 
 def _shards(dst: Path) -> dict[str, set[str]]:
-    return {table: {p.name for p in (dst / table).glob("part-*.parquet")} if (dst / table).exists() else set()
-            for table in ("tracks", "captions", "features")}
+    return {
+        table: {p.name for p in (dst / table).glob("part-*.parquet")} if (dst / table).exists() else set()
+        for table in ("tracks", "captions", "features")
+    }
 
 
 def _wait_for(condition, deadline_s: float) -> bool:
@@ -37,16 +38,43 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
     dst = tmp_path / "out"
     ray_tmp = short_ray_tmpdir()
     env = tag_env(models_home) | {"RAY_TMPDIR": ray_tmp}
-    first = subprocess.Popen([sys.executable, "-m", "musiscene_core", "tag", str(tmp_path / "catalog"), "--out", str(dst),
-                              "--model", "tiny", "--batch-size", "1", "--shard-rows", "1", "--no-index"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "musiscene_core",
+            "tag",
+            str(tmp_path / "catalog"),
+            "--out",
+            str(dst),
+            "--model",
+            "tiny",
+            "--batch-size",
+            "1",
+            "--shard-rows",
+            "1",
+            "--no-index",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         lock = dst / ".musiscene-lock.json"
         assert _wait_for(lambda: lock.exists() or first.poll() is not None, 300)
         assert first.poll() is None, "the first run ended before the test could race it"
 
-        second = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny",
-                         env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()}, timeout=300)
+        second = run_cli(
+            "tag",
+            str(tmp_path / "catalog"),
+            "--out",
+            str(dst),
+            "--model",
+            "tiny",
+            env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()},
+            timeout=300,
+        )
         assert second.returncode == 2, second.stdout + second.stderr
         assert_one_sentence(second.stderr, "in use by run", f"pid {first.pid}")
 
@@ -69,8 +97,17 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
     assert _shards(dst) == after_kill
 
     # The stale lock is taken over and the run completes with every file exactly once.
-    final = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny", "--json",
-                    env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()}, timeout=900)
+    final = run_cli(
+        "tag",
+        str(tmp_path / "catalog"),
+        "--out",
+        str(dst),
+        "--model",
+        "tiny",
+        "--json",
+        env=tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()},
+        timeout=900,
+    )
     assert final.returncode == 0, final.stderr[-3000:]
     summary = json.loads(final.stdout)
     assert summary["skipped"] >= 1 and summary["skipped"] + summary["processed"] == 22

@@ -9,7 +9,6 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-
 from run_helpers import processes_with_env, run_cli, short_ray_tmpdir
 from tag_helpers import tag_env, write_catalog
 
@@ -30,10 +29,28 @@ def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path, models_home):
     write_catalog(tmp_path / "catalog", good=24, bad=0, seconds=2.0)
     dst = tmp_path / "out"
     ray_tmp = short_ray_tmpdir()
-    proc = subprocess.Popen([sys.executable, "-m", "musiscene_core", "tag", str(tmp_path / "catalog"), "--out", str(dst),
-                             "--model", "tiny", "--batch-size", "1", "--shard-rows", "1"],
-                            env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "musiscene_core",
+            "tag",
+            str(tmp_path / "catalog"),
+            "--out",
+            str(dst),
+            "--model",
+            "tiny",
+            "--batch-size",
+            "1",
+            "--shard-rows",
+            "1",
+        ],
+        env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         tracks = dst / "tracks"
         assert _wait_for(lambda: proc.poll() is not None or (tracks.exists() and any(tracks.glob("part-*.parquet"))), 600)
@@ -65,8 +82,17 @@ def test_all_bad_catalog_completes_with_nothing_to_index(tmp_path, models_home):
     os.makedirs(os.path.join(ray_tmp, "ray"))
     with open(os.path.join(ray_tmp, "ray", "ray_current_cluster"), "w") as record:
         record.write("127.0.0.1:1")
-    proc = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny", "--json",
-                   env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp, "RAY_ADDRESS": "127.0.0.1:1"}, timeout=500)
+    proc = run_cli(
+        "tag",
+        str(tmp_path / "catalog"),
+        "--out",
+        str(dst),
+        "--model",
+        "tiny",
+        "--json",
+        env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp, "RAY_ADDRESS": "127.0.0.1:1"},
+        timeout=500,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["failed"] == 3 and summary["ok"] == 0
@@ -83,10 +109,25 @@ def test_s3_catalog_into_a_local_output_completes_with_its_index(tmp_path, model
     for path in sorted((tmp_path / "catalog").rglob("*")):
         if path.is_file():
             fs.put_file(str(path), f"{bucket}/catalog/{path.relative_to(tmp_path / 'catalog')}")
-    env = tag_env(models_home) | {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                                  "AWS_DEFAULT_REGION": "us-east-1", "RAY_TMPDIR": short_ray_tmpdir()}
-    proc = run_cli("tag", f"s3://{bucket}/catalog", "--out", str(tmp_path / "out"), "--model", "tiny", "--json",
-                   "--endpoint-url", endpoint, env=env, timeout=500)
+    env = tag_env(models_home) | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "RAY_TMPDIR": short_ray_tmpdir(),
+    }
+    proc = run_cli(
+        "tag",
+        f"s3://{bucket}/catalog",
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        "tiny",
+        "--json",
+        "--endpoint-url",
+        endpoint,
+        env=env,
+        timeout=500,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["ok"] == 2 and summary["failed"] == 1 and summary["index"]["rows"] == 2

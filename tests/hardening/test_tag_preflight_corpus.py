@@ -7,7 +7,6 @@ import json
 import shutil
 
 import pytest
-
 from run_helpers import assert_one_sentence, cli
 from tag_helpers import write_catalog
 
@@ -49,11 +48,14 @@ def test_truncated_model_weights_are_one_sentence(tmp_path, catalog, capsys, mod
     assert not (tmp_path / "out" / "tracks").exists()
 
 
-@pytest.mark.parametrize("address, expected", [
-    ("not an address", "is not a Ray address"),
-    ("127.0.0.1:1", "cannot reach the Ray cluster"),
-    ("ray://127.0.0.1:99999", "is not a Ray address"),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("not an address", "is not a Ray address"),
+        ("127.0.0.1:1", "cannot reach the Ray cluster"),
+        ("ray://127.0.0.1:99999", "is not a Ray address"),
+    ],
+)
 def test_bad_or_unreachable_ray_address_is_one_sentence(tmp_path, catalog, capsys, address, expected):
     code, _, err = tag(capsys, catalog, tmp_path / "out", "--ray-address", address)
     assert code == 2
@@ -78,12 +80,15 @@ def test_gpus_per_actor_without_gpus_is_one_sentence(tmp_path, catalog, capsys):
     assert_one_sentence(err, "--gpus-per-actor 1", "--gpus-per-actor 0")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("model_batch_size: eight\n", "'model_batch_size' must be a whole number"),
-    ("shard_rows: 2.5\n", "'shard_rows' must be a whole number"),
-    ('force: "false"\n', "'force' must be true or false"),
-    ("window_s: [1, 2]\n", "'window_s' must be a number"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model_batch_size: eight\n", "'model_batch_size' must be a whole number"),
+        ("shard_rows: 2.5\n", "'shard_rows' must be a whole number"),
+        ('force: "false"\n', "'force' must be true or false"),
+        ("window_s: [1, 2]\n", "'window_s' must be a number"),
+    ],
+)
 def test_config_values_of_the_wrong_type_are_refused(tmp_path, catalog, capsys, text, expected):
     (tmp_path / "tag.yaml").write_text(text)
     code, _, err = tag(capsys, catalog, tmp_path / "out", "--config", str(tmp_path / "tag.yaml"))
@@ -91,8 +96,9 @@ def test_config_values_of_the_wrong_type_are_refused(tmp_path, catalog, capsys, 
     assert_one_sentence(err, expected)
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "100000000"), ("--shard-rows", "10000000000"),
-                                           ("--max-new-tokens", "99999999")])
+@pytest.mark.parametrize(
+    "option, value", [("--batch-size", "100000000"), ("--shard-rows", "10000000000"), ("--max-new-tokens", "99999999")]
+)
 def test_absurd_sizes_are_refused(tmp_path, catalog, capsys, option, value):
     code, _, err = tag(capsys, catalog, tmp_path / "out", option, value)
     assert code == 2
@@ -113,8 +119,18 @@ def test_config_that_is_not_a_yaml_file_is_refused(tmp_path, catalog, capsys, ki
 
 def test_training_config_types_are_checked(tmp_path, capsys):
     (tmp_path / "train.yaml").write_text("epochs: many\n")
-    code, _, err = cli(capsys, "train", "--config", str(tmp_path / "train.yaml"), "--data", "d.parquet", "--base", "tiny",
-                       "--out", str(tmp_path / "run"))
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--config",
+        str(tmp_path / "train.yaml"),
+        "--data",
+        "d.parquet",
+        "--base",
+        "tiny",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert code == 2
     assert_one_sentence(err, "'epochs' must be a whole number")
 

@@ -21,6 +21,8 @@ def test_user_error_raised_in_a_worker_keeps_its_sentence():
 def test_other_worker_errors_give_their_last_line():
     from ray.exceptions import RayTaskError
 
-    error = RayTaskError("ModelChain", "Traceback (most recent call last):\n  ...", RuntimeError("CUDA out of memory\nTried to allocate 2 GiB"))
+    error = RayTaskError(
+        "ModelChain", "Traceback (most recent call last):\n  ...", RuntimeError("CUDA out of memory\nTried to allocate 2 GiB")
+    )
     message = str(worker_failure(error, committed=0))
     assert "Tried to allocate 2 GiB" in message and "\n" not in message

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from index_tables import random_shard, write_shard
 
 

@@ -44,10 +44,15 @@ class Shard:
     audio_vectors: np.ndarray
     embed_model: str = EMBED_MODEL
 
-    def subset(self, rows: slice) -> "Shard":
+    def subset(self, rows: slice) -> Shard:
         return Shard(
-            self.track_ids[rows], self.uris[rows], self.durations[rows], self.captions[rows],
-            self.caption_vectors[rows].copy(), self.audio_vectors[rows].copy(), self.embed_model,
+            self.track_ids[rows],
+            self.uris[rows],
+            self.durations[rows],
+            self.captions[rows],
+            self.caption_vectors[rows].copy(),
+            self.audio_vectors[rows].copy(),
+            self.embed_model,
         )
 
 

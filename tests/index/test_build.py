@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from index_tables import EMBED_MODEL, MODEL_VERSION, random_shard, track_id_of, write_shard
+
 from musiscene_core.errors import UserError
 from musiscene_core.index import SceneIndex, build_index, persistence
 
@@ -232,13 +232,21 @@ def test_the_index_serves_only_current_rows_after_an_upgrade_and_a_deletion(tmp_
         table = pq.read_table(os.path.join(tmp_path, folder, "part-0.parquet"))
         table = table.set_column(table.schema.get_field_index("model_version"), "model_version", pa.array(["v2"] * 20))
         if folder == "captions":
-            table = table.set_column(table.schema.get_field_index("caption"), "caption",
-                                     pa.array([f"new {c}" for c in shard.captions]))
+            table = table.set_column(
+                table.schema.get_field_index("caption"), "caption", pa.array([f"new {c}" for c in shard.captions])
+            )
         if folder == "tracks":
             later = [t + dt.timedelta(seconds=1) for t in table.column("tagged_at").to_pylist()]
-            table = table.set_column(table.schema.get_field_index("tagged_at"), "tagged_at", pa.array(later, table.schema.field("tagged_at").type))
-            deleted = {**{name: None for name in table.column_names}, "uri": shard.uris[0], "status": "deleted",
-                       "model_version": "v2", "tagged_at": later[0] + dt.timedelta(seconds=1)}
+            table = table.set_column(
+                table.schema.get_field_index("tagged_at"), "tagged_at", pa.array(later, table.schema.field("tagged_at").type)
+            )
+            deleted = {
+                **{name: None for name in table.column_names},
+                "uri": shard.uris[0],
+                "status": "deleted",
+                "model_version": "v2",
+                "tagged_at": later[0] + dt.timedelta(seconds=1),
+            }
             table = pa.concat_tables([table, pa.Table.from_pylist([deleted], schema=table.schema)])
         pq.write_table(table, os.path.join(tmp_path, folder, "part-1.parquet"))
 

@@ -1,6 +1,6 @@
 import pytest
-
 from index_tables import random_shard, track_id_of, write_shard
+
 from musiscene_core.index import SceneIndex, build_index
 
 pytestmark = pytest.mark.integration
@@ -16,7 +16,10 @@ def test_build_update_and_search_an_index_on_s3(s3_bucket, tmp_path, rng):
     info = build_index(dst, endpoint_url=endpoint)
     assert info.rows == 200
     assert sorted(path.rsplit("/", 1)[1] for path in fs.ls(f"{bucket}/run/index")) == [
-        "audio.faiss", "captions.faiss", "ids.parquet", "index.json",
+        "audio.faiss",
+        "captions.faiss",
+        "ids.parquet",
+        "index.json",
     ]
 
     more = tmp_path / "more"

@@ -4,8 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from index_tables import Shard, random_shard, track_id_of, write_shard
+
 from musiscene_core.errors import UserError
 from musiscene_core.index import SceneIndex, build_index
 from musiscene_core.models.text_embedder import TextEmbedder

@@ -1,9 +1,9 @@
 import json
 
 import pytest
-
 from cli_runner import musiscene
 from index_tables import MODEL_VERSION, Shard, random_shard, track_id_of, write_shard
+
 from musiscene_core.models.text_embedder import TextEmbedder
 
 SCENES = ["a car chase through neon-lit city streets at night", "a quiet snowy forest at dawn"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from index_tables import clustered_vectors
+
 from musiscene_core.index import recall, vector_index
 from musiscene_core.index.selection import IndexPlan
 
@@ -19,8 +19,13 @@ def _built(factory, vectors):
 
 @pytest.mark.parametrize(
     "factory, knob",
-    [("Flat", None), ("IVF32,Flat", "nprobe"), ("HNSW16,Flat", "efSearch"), ("PCAR16,IVF32,Flat", "nprobe"),
-     ("IVF32,PQ8np,RFlat", "nprobe")],
+    [
+        ("Flat", None),
+        ("IVF32,Flat", "nprobe"),
+        ("HNSW16,Flat", "efSearch"),
+        ("PCAR16,IVF32,Flat", "nprobe"),
+        ("IVF32,PQ8np,RFlat", "nprobe"),
+    ],
 )
 def test_filters_and_knobs_reach_through_every_index_structure(vectors, factory, knob):
     index = _built(factory, vectors)

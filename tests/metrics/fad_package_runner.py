@@ -7,6 +7,7 @@ imports: the package's formula and numerics, without its models.
 """
 
 import ast
+import importlib.util
 import inspect
 import json
 import sys
@@ -14,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import linalg
-
-import importlib.util
 
 spec = importlib.util.find_spec("frechet_audio_distance")
 source = (Path(spec.submodule_search_locations[0]) / "fad.py").read_text()

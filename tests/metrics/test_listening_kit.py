@@ -72,9 +72,11 @@ def test_ratings_csv_from_the_page_script_and_results(capsys, systems, tmp_path)
     data = _kit_data((kit / "index.html").read_text())
     key = {row["version"]: row["system"] for row in csv.DictReader((tmp_path / "kit-key.csv").open())}
     wanted = {"original": 5, "musiscene": 4, "mullama": 2}
-    ratings = {f"{t['id']}/{v['id']}": wanted[key[v['id']]] for t in data["trials"] for v in t["versions"]}
-    script = (f"const {{ ratingsCsv }} = require({json.dumps(str(kit / 'kit.js'))});"
-              f"process.stdout.write(ratingsCsv({json.dumps(data)}, 'rater, \"one\"', {json.dumps(ratings)}));")
+    ratings = {f"{t['id']}/{v['id']}": wanted[key[v["id"]]] for t in data["trials"] for v in t["versions"]}
+    script = (
+        f"const {{ ratingsCsv }} = require({json.dumps(str(kit / 'kit.js'))});"
+        f"process.stdout.write(ratingsCsv({json.dumps(data)}, 'rater, \"one\"', {json.dumps(ratings)}));"
+    )
     csv_text = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout
     rows = list(csv.DictReader(csv_text.splitlines()))
     assert len(rows) == 12 and rows[0]["rater"] == 'rater, "one"' and rows[0]["scale_max"] == "5"
@@ -86,8 +88,11 @@ def test_ratings_csv_from_the_page_script_and_results(capsys, systems, tmp_path)
 
 
 def test_bad_kits_are_one_sentence(capsys, systems, tmp_path):
-    for args, message in [([systems[0]], "at least two"), ([systems[0], tmp_path / "none"], "not a folder"),
-                          ([*systems, "--key", tmp_path / "kit" / "key.csv"], "outside the kit")]:
+    for args, message in [
+        ([systems[0]], "at least two"),
+        ([systems[0], tmp_path / "none"], "not a folder"),
+        ([*systems, "--key", tmp_path / "kit" / "key.csv"], "outside the kit"),
+    ]:
         code, _, err = cli(capsys, "evaluate", "listening-kit", *args, "--out", tmp_path / "kit")
         assert code == 2 and err.startswith("error: ") and message in err, err
         shutil.rmtree(tmp_path / "kit", ignore_errors=True)

@@ -8,8 +8,8 @@ import torch
 
 from musiscene_core.errors import UserError
 from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
-from musiscene_core.models.mullama.configuration import MUSISCENE_QUESTION, format_prompt
 from musiscene_core.models.mullama.checkpoint import hf_permute, hf_unpermute, read_mullama_checkpoint, write_mullama_checkpoint
+from musiscene_core.models.mullama.configuration import MUSISCENE_QUESTION, format_prompt
 from musiscene_core.models.mullama.tiny import write_tiny_mullama
 from musiscene_core.models.mullama.tokenizer import LlamaTokenizer
 
@@ -98,11 +98,16 @@ def test_pretrain_phase_checkpoint_loads_with_inert_extras(tmp_path):
     finetune model starts: no effect, so logits equal those of a checkpoint with zero extras."""
     files = write_tiny_mullama(tmp_path, seed=6)
     ckpt = read_mullama_checkpoint(files.checkpoint)
-    kept = {k: v for k, v in ckpt.items() if not any(m in k for m in ("lora_", ".bias", "norm.weight")) or k.startswith("mu_mert_")}
+    kept = {
+        k: v for k, v in ckpt.items() if not any(m in k for m in ("lora_", ".bias", "norm.weight")) or k.startswith("mu_mert_")
+    }
     write_mullama_checkpoint(files.checkpoint, kept)
     cap = load(files)
     assert cap.config.llama.lora_rank == 16
-    zeroed = {**kept, **{k: torch.zeros_like(v) for k, v in ckpt.items() if k.startswith("llama.") and ("_l2." in k or ".bias" in k)}}
+    zeroed = {
+        **kept,
+        **{k: torch.zeros_like(v) for k, v in ckpt.items() if k.startswith("llama.") and ("_l2." in k or ".bias" in k)},
+    }
     zeroed.update({k: v for k, v in ckpt.items() if k.startswith("llama.") and "_l1." in k})
     write_mullama_checkpoint(tmp_path / "zeroed.pth", zeroed)
     other = MusiSceneCaptioner.from_mullama(tmp_path / "zeroed.pth", files.llama_dir, files.tokenizer, device="cpu")
@@ -120,8 +125,18 @@ def test_checkpoint_tensors_override_base_llama_tensors(tmp_path):
 
 
 def test_legacy_bridge_and_other_shapes_are_read_from_the_files(tmp_path):
-    files = write_tiny_mullama(tmp_path, seed=8, dim=48, n_heads=3, n_layers=5, prefix_layers=7, mert_layers=6,
-                               mert_dim=20, legacy_bridge=True, multiple_of=16)
+    files = write_tiny_mullama(
+        tmp_path,
+        seed=8,
+        dim=48,
+        n_heads=3,
+        n_layers=5,
+        prefix_layers=7,
+        mert_layers=6,
+        mert_dim=20,
+        legacy_bridge=True,
+        multiple_of=16,
+    )
     cap = load(files)
     cfg = cap.config
     assert cfg.adapter.legacy_bridge and (cfg.adapter.mert_layers, cfg.adapter.mert_dim) == (6, 20)
@@ -202,5 +217,9 @@ def test_export_mullama_round_trip(tmp_path, tiny, tiny_logits):
 
     with_llama = cap.export_mullama(tmp_path / "standalone", include_llama=True)
     root = with_llama.parent
-    standalone = MusiSceneCaptioner.from_mullama(with_llama, root / "LLaMA" / "7B", root / "LLaMA" / "tokenizer.model", device="cpu")
-    np.testing.assert_array_equal(standalone.next_token_logits(features(2), [MUSISCENE_QUESTION, "Describe the music"]), tiny_logits)
+    standalone = MusiSceneCaptioner.from_mullama(
+        with_llama, root / "LLaMA" / "7B", root / "LLaMA" / "tokenizer.model", device="cpu"
+    )
+    np.testing.assert_array_equal(
+        standalone.next_token_logits(features(2), [MUSISCENE_QUESTION, "Describe the music"]), tiny_logits
+    )

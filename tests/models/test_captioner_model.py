@@ -91,9 +91,18 @@ def test_feed_forward_matches_hand_computation():
     torch.testing.assert_close(ff(x), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("suffix", ["attention.wq.bias", "attention.wo.bias", "feed_forward.w2.bias",
-                                    "attention.lora_wk_l2.weight", "attention.lora_wo_l2.weight",
-                                    "feed_forward.lora_w3_l2.weight", "attention_norm.weight"])
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "attention.wq.bias",
+        "attention.wo.bias",
+        "feed_forward.w2.bias",
+        "attention.lora_wk_l2.weight",
+        "attention.lora_wo_l2.weight",
+        "feed_forward.lora_w3_l2.weight",
+        "attention_norm.weight",
+    ],
+)
 def test_every_finetune_tensor_reaches_the_logits(cap, suffix):
     x = features(1)
     before = cap.next_token_logits(x)
@@ -117,12 +126,12 @@ def test_audio_enters_only_through_gated_prefixed_layers(cap):
 def test_batched_left_padded_matches_one_by_one(cap):
     x = features(3)
     batched = cap.next_token_logits(x, QUESTIONS)
-    singles = np.concatenate([cap.next_token_logits(x[i:i + 1], q) for i, q in enumerate(QUESTIONS)])
+    singles = np.concatenate([cap.next_token_logits(x[i : i + 1], q) for i, q in enumerate(QUESTIONS)])
     np.testing.assert_allclose(batched, singles, rtol=0, atol=1e-5)
     lengths = {len(cap.tokenizer.encode(cap.format_prompt(q), True, False)) for q in QUESTIONS}
     assert len(lengths) == 3  # the prompts really do need padding
     greedy = cap.generate(x, QUESTIONS, max_new_tokens=12).token_ids
-    assert greedy == [cap.generate(x[i:i + 1], q, max_new_tokens=12).token_ids[0] for i, q in enumerate(QUESTIONS)]
+    assert greedy == [cap.generate(x[i : i + 1], q, max_new_tokens=12).token_ids[0] for i, q in enumerate(QUESTIONS)]
 
 
 def test_kv_cache_decoding_matches_full_recomputation(cap):
@@ -133,7 +142,7 @@ def test_kv_cache_decoding_matches_full_recomputation(cap):
     with torch.no_grad():
         logits = cap.forward_train(x, tokens).logits[0]
     # every generated token is the argmax of the uncached logits at the position before it
-    assert logits[len(prompt) - 1:-1].argmax(-1).tolist() == res.token_ids[0]
+    assert logits[len(prompt) - 1 : -1].argmax(-1).tolist() == res.token_ids[0]
 
 
 def test_sampling_is_seeded_and_independent_of_batch(cap):
@@ -190,7 +199,9 @@ def test_forward_train_logits_and_loss(cap):
     out = cap.forward_train(x, batch["tokens"], batch["labels"])
     # teacher-forced logits at the prompt's last token == the first generated position
     n_prompt = len(cap.tokenizer.encode(cap.format_prompt(QUESTIONS[0]), True, False))
-    np.testing.assert_allclose(out.logits[0, n_prompt - 1].detach().numpy(), cap.next_token_logits(x[:1], QUESTIONS[0])[0], atol=1e-5)
+    np.testing.assert_allclose(
+        out.logits[0, n_prompt - 1].detach().numpy(), cap.next_token_logits(x[:1], QUESTIONS[0])[0], atol=1e-5
+    )
     logp = torch.log_softmax(out.logits[:, :-1], -1)
     target = batch["labels"][:, 1:]
     keep = target != -100
@@ -203,8 +214,13 @@ def test_parameter_groups_partition_and_training_reaches_only_chosen_group(cap):
     names = [n for g in groups.values() for n in g]
     assert len(names) == len(set(names)) == len(list(cap.model.parameters()))
     assert {"prefix_query.weight", "mu_mert_agg.weight", "mu_mert_f2_3.weight"} <= set(groups["adapter"])
-    assert {"llama.layers.0.attention.gate", "llama.layers.0.attention.wq.bias", "llama.norm.weight",
-            "llama.layers.3.feed_forward.lora_w2_l1.weight", "llama.layers.1.ffn_norm.weight"} <= set(groups["finetune"])
+    assert {
+        "llama.layers.0.attention.gate",
+        "llama.layers.0.attention.wq.bias",
+        "llama.norm.weight",
+        "llama.layers.3.feed_forward.lora_w2_l1.weight",
+        "llama.layers.1.ffn_norm.weight",
+    } <= set(groups["finetune"])
     assert {"llama.tok_embeddings.weight", "llama.output.weight", "llama.layers.0.attention.wq.weight"} <= set(groups["llama"])
     assert not any("bias" in n or "lora" in n or "norm" in n or "gate" in n for n in groups["llama"])
 

@@ -67,11 +67,22 @@ def test_mixed_finish_times_and_compaction(request, which, compact_fraction, mon
     ids = [cap.tokenizer.encode(cap.format_prompt(q), True, False) for q in qs]
     selections = []
     original_select = fast_generation.KVCache.select
-    monkeypatch.setattr(fast_generation.KVCache, "select", lambda self, rows: (selections.append(len(rows)), original_select(self, rows)))
+    monkeypatch.setattr(
+        fast_generation.KVCache, "select", lambda self, rows: (selections.append(len(rows)), original_select(self, rows))
+    )
     with torch.inference_mode():
-        fast = fast_generate_ids(cap.model, ids, cap.model.adapter_values(torch.from_numpy(x)), eos_id=cap.tokenizer.eos_id,
-                                 pad_id=cap._pad_id, max_new_tokens=16, temperature=0.0, top_p=0.75, seed=0,
-                                 compact_fraction=compact_fraction)
+        fast = fast_generate_ids(
+            cap.model,
+            ids,
+            cap.model.adapter_values(torch.from_numpy(x)),
+            eos_id=cap.tokenizer.eos_id,
+            pad_id=cap._pad_id,
+            max_new_tokens=16,
+            temperature=0.0,
+            top_p=0.75,
+            seed=0,
+            compact_fraction=compact_fraction,
+        )
     assert fast == plain
     assert len({len(r) for r in plain}) >= 2  # rows really finish at different times
     if compact_fraction < 1:

@@ -46,7 +46,9 @@ def test_cross_track_batches_equal_per_track_calls(encoder, batch_size):
 def test_time_means_reduced_per_layer_equal_means_of_the_full_states(encoder):
     data = [w for t in tracks() for w in t]
     states = encoder.hidden_states(data, batch_size=4)
-    np.testing.assert_allclose(encoder.layer_means(data, batch_size=4), np.stack([s.mean(axis=1) for s in states]), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        encoder.layer_means(data, batch_size=4), np.stack([s.mean(axis=1) for s in states]), rtol=0, atol=1e-5
+    )
 
 
 def test_mert_stage_batches_tracks_and_matches_per_track(encoder):
@@ -59,8 +61,14 @@ def test_mert_stage_batches_tracks_and_matches_per_track(encoder):
     for i, t in enumerate(data):
         audio[i], lengths[i] = np.concatenate(t), np.array([len(w) for w in t])
     n = len(data)
-    batch = dict(uri=np.array([f"t{i}" for i in range(n)], dtype=object), status=np.full(n, "ok", dtype=object),
-                 error_kind=np.full(n, "", dtype=object), error=np.full(n, "", dtype=object), audio=audio, window_lengths=lengths)
+    batch = dict(
+        uri=np.array([f"t{i}" for i in range(n)], dtype=object),
+        status=np.full(n, "ok", dtype=object),
+        error_kind=np.full(n, "", dtype=object),
+        error=np.full(n, "", dtype=object),
+        audio=audio,
+        window_lengths=lengths,
+    )
     calls = []
     original = encoder.layer_means
     encoder.layer_means = lambda windows, batch_size=None: (calls.append(len(windows)), original(windows, batch_size))[1]
@@ -69,7 +77,9 @@ def test_mert_stage_batches_tracks_and_matches_per_track(encoder):
     finally:
         del encoder.layer_means
     assert calls == [11]  # all eleven windows in one cross-track call
-    np.testing.assert_allclose(out["mert_layer_means"], np.stack([one_track_at_a_time(encoder, t) for t in data]), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        out["mert_layer_means"], np.stack([one_track_at_a_time(encoder, t) for t in data]), rtol=0, atol=1e-5
+    )
 
 
 def test_batch_size_choice_and_errors(encoder):
@@ -87,4 +97,6 @@ def test_cross_track_batches_on_cuda_with_batch_size_from_free_memory(tmp_path):
     assert MertEncoder.from_pretrained(tmp_path, device="cuda").dtype == torch.bfloat16  # the CUDA default
     assert 1 <= gpu.auto_batch_size(24000 * 30) <= 256
     data = tracks()
-    np.testing.assert_allclose(gpu.track_layer_means(data), np.stack([one_track_at_a_time(cpu, t) for t in data]), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        gpu.track_layer_means(data), np.stack([one_track_at_a_time(cpu, t) for t in data]), rtol=0, atol=1e-5
+    )

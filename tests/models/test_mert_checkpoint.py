@@ -10,35 +10,79 @@ from huggingface_hub import constants as hf_constants
 from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.mert.encoder import MertEncoder, make_tiny_mert
 from musiscene_core.models.mert.configuration import read_mert_spec
+from musiscene_core.models.mert.encoder import MertEncoder, make_tiny_mert
 from musiscene_core.models.mert.modeling import MertModel, official_state_dict_shapes
 
 # m-a-p/MERT-v1-330M config.json. Values up to "mask_channel_selection" are as published; the
 # published file's remaining fields were not visible in the sources consulted and are filled in from
 # the model card (24 layers of width 1024, 16 heads, 24 kHz) and MERT's configuration defaults.
 MERT_V1_330M_CONFIG = {
-    "activation_dropout": 0.0, "apply_spec_augment": True, "architectures": ["MERTModel"],
-    "attention_dropout": 0.0, "attention_relax": 32.0,
+    "activation_dropout": 0.0,
+    "apply_spec_augment": True,
+    "architectures": ["MERTModel"],
+    "attention_dropout": 0.0,
+    "attention_relax": 32.0,
     "auto_map": {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"},
-    "bos_token_id": 1, "classifier_proj_size": 256, "conv_bias": False, "conv_dim": [512] * 7,
-    "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-    "ctc_loss_reduction": "sum", "ctc_zero_infinity": False, "deepnorm": False, "do_stable_layer_norm": True,
-    "eos_token_id": 2, "feat_extract_activation": "gelu", "feat_extract_dropout": 0.0, "feat_extract_norm": "group",
-    "feat_proj_dropout": 0.0, "feat_proj_layer_norm": True, "feature_extractor_cqt": False,
-    "feature_extractor_cqt_bins": 336, "final_dropout": 0.0, "gradient_checkpointing": False, "hidden_act": "gelu",
-    "hidden_dropout": 0.0, "hidden_size": 1024, "initializer_range": 0.02, "intermediate_size": 4096,
-    "layer_norm_eps": 1e-05, "layerdrop": 0.0, "mask_channel_length": 10, "mask_channel_min_space": 1,
-    "mask_channel_other": 0.0, "mask_channel_prob": 0.0, "mask_channel_selection": "static",
-    "mask_feature_length": 10, "mask_feature_min_masks": 0, "mask_feature_prob": 0.0, "mask_time_length": 10,
-    "mask_time_min_masks": 2, "mask_time_prob": 0.05, "model_type": "mert_model", "num_attention_heads": 16,
-    "num_conv_pos_embedding_groups": 16, "num_conv_pos_embeddings": 128, "num_feat_extract_layers": 7,
-    "num_hidden_layers": 24, "pad_token_id": 0, "sample_rate": 24000, "torch_dtype": "float32",
-    "transformers_version": "4.24.0", "use_weighted_layer_sum": False, "vocab_size": 32,
+    "bos_token_id": 1,
+    "classifier_proj_size": 256,
+    "conv_bias": False,
+    "conv_dim": [512] * 7,
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "ctc_loss_reduction": "sum",
+    "ctc_zero_infinity": False,
+    "deepnorm": False,
+    "do_stable_layer_norm": True,
+    "eos_token_id": 2,
+    "feat_extract_activation": "gelu",
+    "feat_extract_dropout": 0.0,
+    "feat_extract_norm": "group",
+    "feat_proj_dropout": 0.0,
+    "feat_proj_layer_norm": True,
+    "feature_extractor_cqt": False,
+    "feature_extractor_cqt_bins": 336,
+    "final_dropout": 0.0,
+    "gradient_checkpointing": False,
+    "hidden_act": "gelu",
+    "hidden_dropout": 0.0,
+    "hidden_size": 1024,
+    "initializer_range": 0.02,
+    "intermediate_size": 4096,
+    "layer_norm_eps": 1e-05,
+    "layerdrop": 0.0,
+    "mask_channel_length": 10,
+    "mask_channel_min_space": 1,
+    "mask_channel_other": 0.0,
+    "mask_channel_prob": 0.0,
+    "mask_channel_selection": "static",
+    "mask_feature_length": 10,
+    "mask_feature_min_masks": 0,
+    "mask_feature_prob": 0.0,
+    "mask_time_length": 10,
+    "mask_time_min_masks": 2,
+    "mask_time_prob": 0.05,
+    "model_type": "mert_model",
+    "num_attention_heads": 16,
+    "num_conv_pos_embedding_groups": 16,
+    "num_conv_pos_embeddings": 128,
+    "num_feat_extract_layers": 7,
+    "num_hidden_layers": 24,
+    "pad_token_id": 0,
+    "sample_rate": 24000,
+    "torch_dtype": "float32",
+    "transformers_version": "4.24.0",
+    "use_weighted_layer_sum": False,
+    "vocab_size": 32,
 }
 MERT_V1_PREPROCESSOR = {
-    "do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
-    "padding_side": "right", "padding_value": 0, "return_attention_mask": True, "sampling_rate": 24000,
+    "do_normalize": True,
+    "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+    "feature_size": 1,
+    "padding_side": "right",
+    "padding_value": 0,
+    "return_attention_mask": True,
+    "sampling_rate": 24000,
 }
 
 # Parameter names and shapes of MERT-v1-330M's state dict, derived from the published modeling_MERT.py
@@ -109,8 +153,13 @@ def test_330m_parameter_names_and_shapes_match_published_checkpoint():
 
 def test_95m_parameter_names_match_published_checkpoint():
     config = dict(
-        MERT_V1_330M_CONFIG, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-        intermediate_size=3072, do_stable_layer_norm=False, attention_relax=-1.0,
+        MERT_V1_330M_CONFIG,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        do_stable_layer_norm=False,
+        attention_relax=-1.0,
     )
     ours = official_state_dict_shapes(build_on_meta(config))
     expected_names = set(OFFICIAL_330M_TOP) | {

@@ -35,8 +35,9 @@ def test_identity_follows_local_weight_bytes_at_either_end(tmp_path):
 
 
 def test_a_preset_json_names_a_revision(tmp_path):
-    (tmp_path / "preset.json").write_text(json.dumps({"mert": "m-a-p/MERT-v1-330M", "mert_revision": "abc",
-                                                      "captioner": "captioner"}))
+    (tmp_path / "preset.json").write_text(
+        json.dumps({"mert": "m-a-p/MERT-v1-330M", "mert_revision": "abc", "captioner": "captioner"})
+    )
     assert resolve_model(str(tmp_path)).mert_revision == "abc"
 
 

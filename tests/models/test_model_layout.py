@@ -26,16 +26,22 @@ def test_configurations_presets_and_the_question_import_without_torch():
 
 
 def test_one_question_everywhere():
-    from musiscene_core.models.mullama import captioner, configuration
     from musiscene_core.models import presets
+    from musiscene_core.models.mullama import captioner, configuration
 
     assert MUSISCENE_QUESTION == "What type of scene the music is suitable for?"
     assert captioner.MUSISCENE_QUESTION is configuration.MUSISCENE_QUESTION is presets.MUSISCENE_QUESTION
 
 
 def test_written_preset_resolves(tmp_path, tiny_model):
-    write_preset(tmp_path / "model", name="copy", question="Where?", mert=str(tiny_model / "mert"),
-                 captioner=str(tiny_model / "captioner"), base="tiny")
+    write_preset(
+        tmp_path / "model",
+        name="copy",
+        question="Where?",
+        mert=str(tiny_model / "mert"),
+        captioner=str(tiny_model / "captioner"),
+        base="tiny",
+    )
     data = json.loads((tmp_path / "model" / PRESET_FILE).read_text())
     assert data["random_weights"] is False and data["base"] == "tiny"
     spec = resolve_model(str(tmp_path / "model"))

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from cli_runner import musiscene
+
 from musiscene_core.cli import main
 from musiscene_core.models import MUSISCENE_QUESTION, MusiSceneCaptioner
 from musiscene_core.models.mullama.checkpoint import read_mullama_checkpoint
-from musiscene_core.models.presets import resolve_model
 from musiscene_core.models.mullama.tiny import write_tiny_mullama
+from musiscene_core.models.presets import resolve_model
 
 
 def cli(capsys, *args):
@@ -68,8 +68,12 @@ def test_project_format_to_mullama_and_back_keeps_next_token_logits(tiny, tmp_pa
     assert set(read_mullama_checkpoint(tmp_path / "ml" / "checkpoint.pth")) == own
     assert cli(capsys, "models", "convert", tmp_path / "ml", tmp_path / "ms", "--to", "musiscene")[0] == 0
     back = MusiSceneCaptioner.from_pretrained(tmp_path / "ms", device="cpu")
-    via_mullama = MusiSceneCaptioner.from_mullama(tmp_path / "ml" / "checkpoint.pth", tmp_path / "ml" / "LLaMA" / "7B",
-                                                  tmp_path / "ml" / "LLaMA" / "tokenizer.model", device="cpu")
+    via_mullama = MusiSceneCaptioner.from_mullama(
+        tmp_path / "ml" / "checkpoint.pth",
+        tmp_path / "ml" / "LLaMA" / "7B",
+        tmp_path / "ml" / "LLaMA" / "tokenizer.model",
+        device="cpu",
+    )
     x = feats(original)
     expected = original.next_token_logits(x, MUSISCENE_QUESTION)
     assert np.array_equal(via_mullama.next_token_logits(x, MUSISCENE_QUESTION), expected)
@@ -87,14 +91,20 @@ def test_mullama_files_to_project_format_and_back(mullama, tmp_path, capsys):
     assert code == 0
     first, second = read_mullama_checkpoint(mullama.checkpoint), read_mullama_checkpoint(tmp_path / "ml" / "checkpoint.pth")
     assert set(first) == set(second) and all(torch.equal(first[k], second[k]) for k in first)
-    back = MusiSceneCaptioner.from_mullama(tmp_path / "ml" / "checkpoint.pth", tmp_path / "ml" / "LLaMA" / "7B",
-                                           tmp_path / "ml" / "LLaMA" / "tokenizer.model", device="cpu")
+    back = MusiSceneCaptioner.from_mullama(
+        tmp_path / "ml" / "checkpoint.pth",
+        tmp_path / "ml" / "LLaMA" / "7B",
+        tmp_path / "ml" / "LLaMA" / "tokenizer.model",
+        device="cpu",
+    )
     x = feats(original, seed=1)
     assert np.array_equal(back.next_token_logits(x), original.next_token_logits(x))
     # without the LLaMA copied, the project format references the LLaMA folder and still loads
     assert cli(capsys, "models", "convert", mullama.root, tmp_path / "ref", "--no-copy-llama")[0] == 0
     assert not (tmp_path / "ref" / "llama.safetensors").exists()
-    assert np.array_equal(MusiSceneCaptioner.from_pretrained(tmp_path / "ref", device="cpu").next_token_logits(x), original.next_token_logits(x))
+    assert np.array_equal(
+        MusiSceneCaptioner.from_pretrained(tmp_path / "ref", device="cpu").next_token_logits(x), original.next_token_logits(x)
+    )
     # a non-empty destination is refused
     code, _, err = cli(capsys, "models", "convert", mullama.root, tmp_path / "ref")
     assert code == 2 and "not empty" in err

@@ -31,8 +31,8 @@ def test_notebook_runs_offline_and_draws_its_plots(path, tmp_path_factory, monke
     notebook = nbformat.read(path, as_version=4)
     # Notebooks share one scratch folder per test session (02 reuses what 01 tagged), as they would for a user.
     monkeypatch.setenv("MUSISCENE_NOTEBOOK_DIR", str(tmp_path_factory.getbasetemp() / "notebooks"))
-    NotebookClient(notebook, timeout=1200, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path_factory.mktemp(path.stem))}}).execute()
-    pngs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
-            if "image/png" in o.get("data", {})]
+    NotebookClient(
+        notebook, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(tmp_path_factory.mktemp(path.stem))}}
+    ).execute()
+    pngs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs if "image/png" in o.get("data", {})]
     assert len(pngs) >= MIN_PLOTS[path.stem]

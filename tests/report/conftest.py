@@ -1,5 +1,4 @@
 import pytest
-
 from report_scenes import write_scene_run
 
 

@@ -1,6 +1,6 @@
 import numpy as np
-
 from report_scenes import SCENE_CLASSES
+
 from musiscene_core.report.overview import catalog_overview, pca_2d, scene_words
 
 

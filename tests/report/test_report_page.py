@@ -53,8 +53,10 @@ def test_report_renders_in_headless_chromium_with_visible_plots_and_no_network(s
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route("**/*", route)

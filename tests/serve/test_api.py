@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_catalog import SCENES, SECONDS, TOKEN, make_registry, write_catalog
 from fastapi.testclient import TestClient
 from index_tables import MODEL_VERSION, random_shard, write_shard
+from serve_catalog import SCENES, SECONDS, TOKEN, make_registry, write_catalog
 
 from musiscene_core.index import build_index
 from musiscene_core.serve import create_app
@@ -188,8 +188,14 @@ def test_k_at_the_bounds_is_accepted(client):
 @pytest.mark.parametrize("path", ["/", "/static/app.js", "/search?q=rain", "/catalogs", "/openapi.json", "/metrics", "/nowhere"])
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"},
-     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": f"bearer  {TOKEN}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"bearer  {TOKEN}"},
+    ],
 )
 def test_every_route_but_healthz_needs_the_token(app, path, headers):
     with TestClient(app) as anonymous:
@@ -264,7 +270,10 @@ def test_a_rebuilt_index_is_swapped_in_while_requests_on_the_old_one_finish(tmp_
         assert found["track_id"] == newcomer.track_ids[0]
         assert client.get(f"/tracks/{newcomer.track_ids[0]}").status_code == 200
         # The request that started before the swap still answers from the index it took.
-        assert len(in_flight.index) == 8 and in_flight.index.search("lighthouse in a storm", k=1)[0].track_id != newcomer.track_ids[0]
+        assert (
+            len(in_flight.index) == 8
+            and in_flight.index.search("lighthouse in a storm", k=1)[0].track_id != newcomer.track_ids[0]
+        )
         metrics = client.get("/metrics").text
     assert 'musiscene_index_rows{catalog="main"} 9.0' in metrics
     assert 'musiscene_index_reloads_total{catalog="main",outcome="swapped"} 1.0' in metrics

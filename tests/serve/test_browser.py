@@ -27,8 +27,18 @@ def server(served_run):
     """`musiscene serve` on a free loopback port with a token; yields its base URL."""
     port = _free_port()
     env = dict(os.environ, MUSISCENE_TEST_TOKEN=TOKEN, PYTHONPATH=os.getcwd())
-    command = [sys.executable, "-m", "musiscene_core", "serve", "--index", f"main={served_run[0]}", "--port", str(port),
-               "--token-env", "MUSISCENE_TEST_TOKEN"]
+    command = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "serve",
+        "--index",
+        f"main={served_run[0]}",
+        "--port",
+        str(port),
+        "--token-env",
+        "MUSISCENE_TEST_TOKEN",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120

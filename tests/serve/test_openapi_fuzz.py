@@ -5,9 +5,9 @@ Driven through Hypothesis directly: schemathesis' pytest plugin does not run und
 
 import pytest
 import schemathesis
-from serve_catalog import TOKEN
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from serve_catalog import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serve_catalog import make_registry, write_catalog
 from fastapi.testclient import TestClient
 from index_tables import write_shard
+from serve_catalog import make_registry, write_catalog
 
 from musiscene_core.index import build_index
 from musiscene_core.serve import create_app

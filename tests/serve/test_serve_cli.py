@@ -11,7 +11,11 @@ from musiscene_core.serve import parse_index_option
 def _serve(*args, **env):
     return subprocess.run(
         [sys.executable, "-m", "musiscene_core", "serve", *args],
-        check=False, capture_output=True, text=True, timeout=300, env=dict(os.environ, **env),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, **env),
     )
 
 

@@ -31,4 +31,6 @@ def test_music_sits_the_given_lu_under_the_original():
     original, music = _noise(3, 0.02, 2), _noise(3, 0.2, 3)
     mixed = loudness.mix_under(original, music, RATE, under_lu=12.0, fallback_lufs=-16)
     placed = mixed - original  # no limiting at these levels
-    assert loudness.integrated_loudness(placed, RATE) == pytest.approx(loudness.integrated_loudness(original, RATE) - 12.0, abs=0.05)
+    assert loudness.integrated_loudness(placed, RATE) == pytest.approx(
+        loudness.integrated_loudness(original, RATE) - 12.0, abs=0.05
+    )

@@ -28,7 +28,9 @@ def test_one_window_has_the_exact_length(tiny):
 def test_continuation_beyond_the_window_keeps_what_came_before(tiny):
     # 2 s windows with 1.2 s stride: 5 s need 1 + ceil(3 / 1.2) = 4 windows.
     seen = []
-    long = MusicGenerator(tiny, window_s=2.0, stride_s=1.2, seed=3).generate("a chase", 5.0, on_window=lambda d, n: seen.append((d, n)))
+    long = MusicGenerator(tiny, window_s=2.0, stride_s=1.2, seed=3).generate(
+        "a chase", 5.0, on_window=lambda d, n: seen.append((d, n))
+    )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     gen = MusicGenerator(tiny, window_s=2.0, stride_s=1.2, seed=3)
     first = gen.generate("a chase", 2.0)

@@ -4,11 +4,10 @@ import csv
 import os
 
 import pytest
+from video_helpers import audio_seconds, video_packets, write_silent_video
 
 from musiscene_core.audio import write_audio
 from musiscene_core.data.synthetic import generate_piece
-
-from video_helpers import audio_seconds, video_packets, write_silent_video
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +33,20 @@ def test_batch_makes_reports_and_resumes(tmp_path, capsys):
     out = tmp_path / "out"
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
     try:
-        args = ["soundtrack", src, "--out", out, "--musicgen", "tiny", "--prompt-source", "text:rain at night", "--window", "2", "--stride", "1"]
+        args = [
+            "soundtrack",
+            src,
+            "--out",
+            out,
+            "--musicgen",
+            "tiny",
+            "--prompt-source",
+            "text:rain at night",
+            "--window",
+            "2",
+            "--stride",
+            "1",
+        ]
         assert _run(*args) == 1  # the broken video failed, the others were made
         rows = {os.path.basename(r["video"]): r for r in csv.DictReader((out / "soundtracks.csv").open())}
         assert rows["a.mp4"]["status"] == "ok" and rows["b.mp4"]["status"] == "ok" and rows["broken.mp4"]["status"] == "error"

@@ -3,11 +3,10 @@
 import json
 
 import pytest
+from video_helpers import audio_seconds, video_packets, write_silent_video
 
 from musiscene_core.cli import main
 from musiscene_core.soundtrack import output_is_complete, probe_video
-
-from video_helpers import audio_seconds, video_packets, write_silent_video
 
 
 def cli(capsys, *args):
@@ -37,8 +36,19 @@ def test_video_without_audio_needs_a_text_prompt(capsys, tmp_path):
     out = tmp_path / "out.mp4"
     code, _, err = cli(capsys, "soundtrack", silent, "--out", out, "--musicgen", "tiny")
     assert code == 2 and err.startswith("error: ") and "--prompt-source text:" in err and err.count("\n") == 1
-    code, stdout, err = cli(capsys, "soundtrack", silent, "--out", out, "--musicgen", "tiny", "--mix", "under",
-                            "--prompt-source", "text:calm piano at dawn")
+    code, stdout, err = cli(
+        capsys,
+        "soundtrack",
+        silent,
+        "--out",
+        out,
+        "--musicgen",
+        "tiny",
+        "--mix",
+        "under",
+        "--prompt-source",
+        "text:calm piano at dawn",
+    )
     assert code == 0, err
     assert "prompt (text): calm piano at dawn" in stdout
     assert video_packets(out) == video_packets(silent)
@@ -59,7 +69,9 @@ def test_a_video_codec_mp4_cannot_hold_is_one_sentence_before_any_model_loads(ca
     from musiscene_core.audio import write_audio
     from musiscene_core.data.synthetic import generate_piece
 
-    webm = write_audio(tmp_path / "vp8.webm", generate_piece("calm_sea", seed=1, duration_s=2.0, sample_rate=16000), 16000, "webm")
+    webm = write_audio(
+        tmp_path / "vp8.webm", generate_piece("calm_sea", seed=1, duration_s=2.0, sample_rate=16000), 16000, "webm"
+    )
     code, _, err = cli(capsys, "soundtrack", webm, "--out", tmp_path / "o.mp4", "--musicgen", "no-such/model")
     assert code == 2 and "vp8" in err and "cannot be copied into an MP4" in err and err.count("\n") == 1
 
@@ -75,7 +87,9 @@ def test_mix_under_keeps_the_original_sound_and_replace_drops_it(capsys, tmp_pat
     similarity = {}
     for mix in ("under", "replace"):
         out = tmp_path / f"{mix}.mp4"
-        code, _, err = cli(capsys, "soundtrack", video, "--out", out, "--musicgen", "tiny", "--mix", mix, "--prompt-source", "text:a chase")
+        code, _, err = cli(
+            capsys, "soundtrack", video, "--out", out, "--musicgen", "tiny", "--mix", mix, "--prompt-source", "text:a chase"
+        )
         assert code == 0, err
         made = decode(out, target_sr=16000).samples
         n = min(len(made), len(original))

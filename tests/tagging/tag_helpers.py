@@ -9,8 +9,9 @@ from musiscene_core.audio import write_audio
 
 
 def tag_env(models_home: Path) -> dict:
-    return dict(os.environ, MUSISCENE_MODELS=str(models_home), HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0",
-                PYTHONUNBUFFERED="1")
+    return dict(
+        os.environ, MUSISCENE_MODELS=str(models_home), HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1"
+    )
 
 
 FORMATS = ("wav", "flac", "mp3", "ogg", "m4a", "opus", "webm")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 RATE = 24000
 FAST = ("--batch-size", "2", "--max-new-tokens", "6")
 
-_REFUSE_OPEN = '''
+_REFUSE_OPEN = """
 import builtins, os
 
 _listed = os.environ.get("MUSISCENE_TEST_UNREADABLE")
@@ -38,7 +38,7 @@ if _listed:
         return _open(file, *args, **kwargs)
 
     builtins.open = _open_unless_listed
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,11 @@ def test_after_a_model_upgrade_every_reader_serves_only_the_new_model(tmp_path, 
         models[name] = tmp_path / name
         musiscene(capsys, "models", "make-tiny", models[name], "--seed", seed)
     catalog, dst = tmp_path / "catalog", tmp_path / "out"
-    kept, changed, deleted = piece(catalog / "kept.wav", "calm_sea", 1), piece(catalog / "changed.flac", "neon_chase", 2), \
-        piece(catalog / "deleted.wav", "sunny_picnic", 3)
+    kept, changed, deleted = (
+        piece(catalog / "kept.wav", "calm_sea", 1),
+        piece(catalog / "changed.flac", "neon_chase", 2),
+        piece(catalog / "deleted.wav", "sunny_picnic", 3),
+    )
     piece(catalog / "other.wav", "snowy_morning", 4)
     first = musiscene(capsys, "tag", catalog, "--out", dst, "--model", models["A"], "--json", *FAST)
     assert first["ok"] == 4
@@ -145,7 +148,9 @@ def test_after_a_model_upgrade_every_reader_serves_only_the_new_model(tmp_path, 
         expected = np.asarray(rows.loc[version_b, "mert_layer_means"], dtype=np.float16).reshape(layers, hidden)
         np.testing.assert_array_equal(means, expected)
         if version_a in rows.index:
-            assert not np.array_equal(means, np.asarray(rows.loc[version_a, "mert_layer_means"], np.float16).reshape(layers, hidden))
+            assert not np.array_equal(
+                means, np.asarray(rows.loc[version_a, "mert_layer_means"], np.float16).reshape(layers, hidden)
+            )
 
 
 def test_a_transient_error_is_retried_by_a_plain_rerun_and_a_broken_file_is_not(tmp_path, capsys, tiny_model, refused_paths):

@@ -7,8 +7,20 @@ from musiscene_core.tagging.planner import ClusterShape, Profile, project, sampl
 
 
 def profile(**overrides) -> Profile:
-    values = dict(device="cuda", tracks=100, ok=98, decode_s=0.3, write_s=0.1, mert_s=0.05, caption_s=0.12, embed_s=0.03, load_s=60.0,
-                  audio_s=200.0, bytes=8e6, model_batch_size=8)
+    values = dict(
+        device="cuda",
+        tracks=100,
+        ok=98,
+        decode_s=0.3,
+        write_s=0.1,
+        mert_s=0.05,
+        caption_s=0.12,
+        embed_s=0.03,
+        load_s=60.0,
+        audio_s=200.0,
+        bytes=8e6,
+        model_batch_size=8,
+    )
     values.update(overrides)
     return Profile(**values)
 
@@ -41,8 +53,12 @@ def test_a_cpu_profile_for_a_gpu_cluster_says_so():
 
 
 def test_this_machine_overlaps_decode_with_the_model():
-    plan = project(profile(device="cpu", decode_s=0.4, write_s=0.1, mert_s=0.1, caption_s=0.1, embed_s=0.0), listed=10, todo=10,
-                   shape=ClusterShape(cpus=2))
+    plan = project(
+        profile(device="cpu", decode_s=0.4, write_s=0.1, mert_s=0.1, caption_s=0.1, embed_s=0.0),
+        listed=10,
+        todo=10,
+        shape=ClusterShape(cpus=2),
+    )
     assert plan.seconds_per_track == pytest.approx(0.5)  # decode + write on the one spare core are the bottleneck
     assert plan.gpu_hours is None and plan.cost is None
 

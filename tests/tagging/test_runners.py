@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from tag_helpers import tag_env, write_catalog
 
 from musiscene_core import tables
 from musiscene_core.catalog import list_tracks
@@ -14,7 +15,6 @@ from musiscene_core.models import resolve_model
 from musiscene_core.pipelines.sequential import SequentialRunner
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.graph import build_stages, model_version
-from tag_helpers import tag_env, write_catalog
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +42,23 @@ def test_ray_and_sequential_runners_write_the_same_tables(tmp_path, tiny_model, 
     write_catalog(tmp_path / "catalog", good=5, bad=3)
     options = dict(model=str(tiny_model), model_batch_size=2, shard_rows=4)
     ray_dst, seq_dst = tmp_path / "ray", tmp_path / "sequential"
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(tmp_path / "catalog"), "--out", str(ray_dst), "--json", "--no-index",
-           "--model", str(tiny_model), "--batch-size", "2", "--shard-rows", "4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "tag",
+        str(tmp_path / "catalog"),
+        "--out",
+        str(ray_dst),
+        "--json",
+        "--no-index",
+        "--model",
+        str(tiny_model),
+        "--batch-size",
+        "2",
+        "--shard-rows",
+        "4",
+    ]
     proc = subprocess.run(cmd, env=tag_env(models_home), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["ok"] == 5

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from musiscene_core import tables
-from musiscene_core.models.mert.encoder import MertEncoder
 from musiscene_core.audio import write_audio
+from musiscene_core.models.mert.encoder import MertEncoder
 from musiscene_core.pipelines.sequential import SequentialRunner
 from musiscene_core.tagging.config import TagConfig
 from musiscene_core.tagging.graph import CAPTION, DECODE, EMBED, MERT, MODELS, WRITE, Stage, build_stages, fuse_models
@@ -16,8 +16,13 @@ from musiscene_core.tagging.stages import CaptionStage, DecodeStage, MertStage, 
 
 def _batch(**columns) -> dict:
     n = len(columns["uri"])
-    base = dict(uri=np.array(columns["uri"], dtype=object), fingerprint=np.full(n, "fp", dtype=object),
-                status=np.full(n, "ok", dtype=object), error_kind=np.full(n, "", dtype=object), error=np.full(n, "", dtype=object))
+    base = dict(
+        uri=np.array(columns["uri"], dtype=object),
+        fingerprint=np.full(n, "fp", dtype=object),
+        status=np.full(n, "ok", dtype=object),
+        error_kind=np.full(n, "", dtype=object),
+        error=np.full(n, "", dtype=object),
+    )
     base.update({k: v for k, v in columns.items() if k != "uri"})
     return base
 
@@ -76,7 +81,9 @@ def test_decode_stage_turns_bad_files_into_error_rows(tmp_path):
     assert list(out["status"]) == ["ok", "error", "error", "error"]
     assert list(out["error_kind"]) == ["", "not_found", "empty", "unsupported"]
     assert all(str(e).startswith(f"{k}: ") for k, e in zip(out["error_kind"][1:], out["error"][1:]))
-    assert len(out["track_id"][0]) == 64 and out["sample_rate"][0] == 24000 and out["duration_s"][0] == pytest.approx(3.0, abs=0.05)
+    assert (
+        len(out["track_id"][0]) == 64 and out["sample_rate"][0] == 24000 and out["duration_s"][0] == pytest.approx(3.0, abs=0.05)
+    )
     assert list(out["window_lengths"][0]) == [24000] * 3 and len(out["audio"][0]) == 72000
     assert len(out["audio"][1]) == 0 and np.isnan(out["duration_s"][1])
 
@@ -137,16 +144,27 @@ def _assert_schema(read: pa.Schema, expected: pa.Schema) -> None:
 def test_shard_writer_writes_each_table_with_its_schema(tmp_path):
     means = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) / 10
     batch = _batch(
-        uri=["a.wav", "b.wav"], track_id=np.array(["t" * 64, ""], dtype=object), bytes=np.array([10, 0]),
-        format=np.array(["wav", ""], dtype=object), duration_s=np.array([1.5, np.nan]), sample_rate=np.array([24000, 0]),
-        channels=np.array([1, 0]), mert_layer_means=means, caption=np.array(["a scene", ""], dtype=object),
-        question=np.array(["q", "q"], dtype=object), caption_embedding=np.ones((2, 5), np.float32),
-        audio_embedding=np.ones((2, 4), np.float32), embed_model=np.array(["m", "m"], dtype=object),
+        uri=["a.wav", "b.wav"],
+        track_id=np.array(["t" * 64, ""], dtype=object),
+        bytes=np.array([10, 0]),
+        format=np.array(["wav", ""], dtype=object),
+        duration_s=np.array([1.5, np.nan]),
+        sample_rate=np.array([24000, 0]),
+        channels=np.array([1, 0]),
+        mert_layer_means=means,
+        caption=np.array(["a scene", ""], dtype=object),
+        question=np.array(["q", "q"], dtype=object),
+        caption_embedding=np.ones((2, 5), np.float32),
+        audio_embedding=np.ones((2, 4), np.float32),
+        embed_model=np.array(["m", "m"], dtype=object),
     )
     batch["status"][1], batch["error_kind"][1], batch["error"][1] = "error", "empty", "empty: nothing"
     summary = ShardWriter(str(tmp_path), model_version="v1", window_policy=policy_record("whole", 30.0, 15.0))(batch)
     assert list(summary["status"]) == ["ok", "error"]
-    written = {name: pq.read_table(next((tmp_path / name).glob("part-*.parquet"))) for name in (tables.TRACKS, tables.CAPTIONS, tables.FEATURES)}
+    written = {
+        name: pq.read_table(next((tmp_path / name).glob("part-*.parquet")))
+        for name in (tables.TRACKS, tables.CAPTIONS, tables.FEATURES)
+    }
     _assert_schema(written[tables.TRACKS].schema, tables.tracks_schema())
     _assert_schema(written[tables.CAPTIONS].schema, tables.captions_schema(5))
     _assert_schema(written[tables.FEATURES].schema, tables.features_schema(3, 4, 4))

@@ -18,8 +18,15 @@ def _tracks(rows):
 
 
 def _row(uri, fp, version="v1", when=0, status="ok", kind=None):
-    return {"uri": uri, "fingerprint": fp, "model_version": version, "status": status, "track_id": uri[-1] * 64,
-            "error_kind": kind, "tagged_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=when)}
+    return {
+        "uri": uri,
+        "fingerprint": fp,
+        "model_version": version,
+        "status": status,
+        "track_id": uri[-1] * 64,
+        "error_kind": kind,
+        "tagged_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=when),
+    }
 
 
 def test_shards_are_written_atomically_and_hidden_files_ignored(tmp_path):
@@ -39,7 +46,10 @@ def test_current_row_is_the_newest_per_uri(tmp_path):
     store.write_table(tables.TRACKS, "2", _tracks([_row("/c/1", "new", when=5), _row("/c/3", "f3", version="v0", when=5)]))
     current = store.current_tracks()
     assert sorted(zip(current.column("uri").to_pylist(), current.column("fingerprint").to_pylist())) == [
-        ("/c/1", "new"), ("/c/2", "f2"), ("/c/3", "f3")]
+        ("/c/1", "new"),
+        ("/c/2", "f2"),
+        ("/c/3", "f3"),
+    ]
     # On equal timestamps the later shard wins.
     store.write_table(tables.TRACKS, "3", _tracks([_row("/c/3", "f3b", version="v0", when=5)]))
     assert "f3b" in store.current_tracks().column("fingerprint").to_pylist()
@@ -93,11 +103,18 @@ def test_reruns_retry_transient_errors_and_changed_permanent_ones(tmp_path):
         (catalog / name).write_bytes(b"0" * 10)
     store = OutputStore.open(str(tmp_path / "out"))
     refs = {r.uri.rsplit("/", 1)[1]: r for r in plan_run(str(catalog), store, "v1").todo}
-    store.write_table(tables.TRACKS, "s", _tracks([
-        _row(refs["bad.wav"].uri, refs["bad.wav"].fingerprint, status="error", kind="decode_failed"),
-        _row(refs["blip.wav"].uri, refs["blip.wav"].fingerprint, status="error", kind="unreadable"),
-        _row(refs["oom.wav"].uri, refs["oom.wav"].fingerprint, status="error", kind="mert_failed"),
-        _row(refs["ok.wav"].uri, refs["ok.wav"].fingerprint)]))
+    store.write_table(
+        tables.TRACKS,
+        "s",
+        _tracks(
+            [
+                _row(refs["bad.wav"].uri, refs["bad.wav"].fingerprint, status="error", kind="decode_failed"),
+                _row(refs["blip.wav"].uri, refs["blip.wav"].fingerprint, status="error", kind="unreadable"),
+                _row(refs["oom.wav"].uri, refs["oom.wav"].fingerprint, status="error", kind="mert_failed"),
+                _row(refs["ok.wav"].uri, refs["ok.wav"].fingerprint),
+            ]
+        ),
+    )
     plan = plan_run(str(catalog), store, "v1")
     assert sorted(r.uri.rsplit("/", 1)[1] for r in plan.todo) == ["blip.wav", "oom.wav"] and plan.retried == 2
     everything = plan_run(str(catalog), store, "v1", retry_errors=True)

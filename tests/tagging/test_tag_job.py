@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from tag_helpers import tag_env, write_catalog
 
 pytestmark = pytest.mark.integration
@@ -56,8 +55,13 @@ def test_tag_catalog_end_to_end(tmp_path, models_home):
     run_records = list((dst / "runs").glob("*.json"))
     assert len(run_records) == 1 and json.loads(run_records[0].read_text())["ok"] == 21
 
-    search = subprocess.run([sys.executable, "-m", "musiscene_core", "search", "a calm night by the sea", "--index", str(dst),
-                             "-k", "5", "--json"], env=tag_env(models_home), capture_output=True, text=True, timeout=300)
+    search = subprocess.run(
+        [sys.executable, "-m", "musiscene_core", "search", "a calm night by the sea", "--index", str(dst), "-k", "5", "--json"],
+        env=tag_env(models_home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert search.returncode == 0, search.stderr
     hits = json.loads(search.stdout)["hits"]
     assert len(hits) == 5 and {h["uri"] for h in hits} <= {str(p) for p in goods}
@@ -75,8 +79,23 @@ def test_tag_catalog_end_to_end(tmp_path, models_home):
 
 def _tag_until_killed(src, dst, env, shards_before_kill: int | None, deadline_s: float = 300):
     """Start a tag run and SIGKILL its whole process group once `shards_before_kill` track shards exist (None: after Ray starts)."""
-    cmd = [sys.executable, "-m", "musiscene_core", "tag", str(src), "--out", str(dst), "--json", "--model", "tiny",
-           "--batch-size", "2", "--shard-rows", "2", "--no-index"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "musiscene_core",
+        "tag",
+        str(src),
+        "--out",
+        str(dst),
+        "--json",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "2",
+        "--shard-rows",
+        "2",
+        "--no-index",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     start = time.time()
     try:
@@ -115,7 +134,11 @@ def test_tag_on_s3(tmp_path, models_home, s3_bucket):
     for path in sorted((tmp_path / "catalog").rglob("*")):
         if path.is_file():
             fs.put_file(str(path), f"{bucket}/catalog/{path.relative_to(tmp_path / 'catalog')}")
-    env = tag_env(models_home) | {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = tag_env(models_home) | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     src, dst = f"s3://{bucket}/catalog", f"s3://{bucket}/out"
     summary = run_tag(src, dst, env, "--endpoint-url", endpoint)
     assert summary["ok"] == 6 and summary["failed"] == 2 and summary["index"]["rows"] == 6
@@ -124,7 +147,25 @@ def test_tag_on_s3(tmp_path, models_home, s3_bucket):
     assert all(uri.startswith(f"s3://{bucket}/catalog/") for uri in tracks["uri"])
     again = run_tag(src, dst, env, "--endpoint-url", endpoint)
     assert again["processed"] == 0 and again["skipped"] == 8  # ETags make the rerun free
-    search = subprocess.run([sys.executable, "-m", "musiscene_core", "search", "a chase", "--index", dst, "--endpoint-url", endpoint,
-                             "-k", "3", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    search = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "musiscene_core",
+            "search",
+            "a chase",
+            "--index",
+            dst,
+            "--endpoint-url",
+            endpoint,
+            "-k",
+            "3",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert search.returncode == 0, search.stderr
     assert len(json.loads(search.stdout)["hits"]) == 3

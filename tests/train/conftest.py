@@ -11,8 +11,12 @@ def synthetic_catalog(tmp_path_factory):
     root = tmp_path_factory.mktemp("catalog")
     pieces = make_catalog(root / "audio", n=30, seed=1, formats=("wav",), duration_s=1.5)
     data = root / "data.parquet"
-    pq.write_table(pa.table({"uri": [str(p.path) for p in pieces], "answer": [p.caption for p in pieces],
-                             "split": [p.split for p in pieces]}), data)
+    pq.write_table(
+        pa.table(
+            {"uri": [str(p.path) for p in pieces], "answer": [p.caption for p in pieces], "split": [p.split for p in pieces]}
+        ),
+        data,
+    )
     return data
 
 

@@ -11,7 +11,9 @@ from musiscene_core.train.loop import center_adapter
 def _projection_io(captioner, features):
     seen = {}
     projection = captioner.model.music_adapter.mu_mert_proj
-    hook = projection.register_forward_hook(lambda m, i, o: seen.update(x=i[0].reshape(len(features), -1), y=o.reshape(len(features), -1)))
+    hook = projection.register_forward_hook(
+        lambda m, i, o: seen.update(x=i[0].reshape(len(features), -1), y=o.reshape(len(features), -1))
+    )
     with torch.no_grad():
         captioner.model.music_adapter(torch.as_tensor(features))
     hook.remove()

@@ -24,17 +24,32 @@ def _features(ids, value, record, version="v1"):
     n = len(ids)
     means = np.full((n, LAYERS * HIDDEN), value, dtype=np.float16)
     return pa.Table.from_arrays(
-        [pa.array(ids, pa.string()), pa.FixedSizeListArray.from_arrays(pa.array(means.reshape(-1)), LAYERS * HIDDEN),
-         pa.array([LAYERS] * n, pa.int32()), pa.array([HIDDEN] * n, pa.int32()),
-         pa.FixedSizeListArray.from_arrays(pa.array(np.ones(n * HIDDEN, np.float32)), HIDDEN),
-         pa.array([version] * n, pa.string()), *tables.policy_columns(record, n)],
-        schema=tables.features_schema(LAYERS, HIDDEN, HIDDEN))
+        [
+            pa.array(ids, pa.string()),
+            pa.FixedSizeListArray.from_arrays(pa.array(means.reshape(-1)), LAYERS * HIDDEN),
+            pa.array([LAYERS] * n, pa.int32()),
+            pa.array([HIDDEN] * n, pa.int32()),
+            pa.FixedSizeListArray.from_arrays(pa.array(np.ones(n * HIDDEN, np.float32)), HIDDEN),
+            pa.array([version] * n, pa.string()),
+            *tables.policy_columns(record, n),
+        ],
+        schema=tables.features_schema(LAYERS, HIDDEN, HIDDEN),
+    )
 
 
 def _tracks(ids, version="v1"):
     now = dt.datetime.now(dt.timezone.utc)
-    rows = [{**{k: None for k in tables.tracks_schema().names}, "track_id": t, "uri": f"/c/{t}", "status": "ok",
-             "model_version": version, "tagged_at": now} for t in ids]
+    rows = [
+        {
+            **{k: None for k in tables.tracks_schema().names},
+            "track_id": t,
+            "uri": f"/c/{t}",
+            "status": "ok",
+            "model_version": version,
+            "tagged_at": now,
+        }
+        for t in ids
+    ]
     return pa.Table.from_pylist(rows, schema=tables.tracks_schema())
 
 

@@ -7,10 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from train_examples import synthetic_examples
 
 from musiscene_core.errors import UserError
-from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
 from musiscene_core.models import MUSISCENE_QUESTION, resolve_model
+from musiscene_core.models.mullama.captioner import MusiSceneCaptioner
 from musiscene_core.train import caption_scores
 from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import epoch_order, micro_batches, read_rows, steps_per_epoch
@@ -19,12 +20,19 @@ from musiscene_core.train.loop import Trainer
 from musiscene_core.train.schedule import lr_at
 from musiscene_core.train.trainable import configure, merge_lora
 
-from train_examples import synthetic_examples
-
 
 def _config(tmp_path, **overrides):
-    options = dict(data="unused", base="unused", out=str(tmp_path / "out"), epochs=2, batch_size=4, lr=5e-3,
-                   warmup_epochs=0.5, eval_max_new_tokens=8, eval_limit=4)
+    options = dict(
+        data="unused",
+        base="unused",
+        out=str(tmp_path / "out"),
+        epochs=2,
+        batch_size=4,
+        lr=5e-3,
+        warmup_epochs=0.5,
+        eval_max_new_tokens=8,
+        eval_limit=4,
+    )
     options.update(overrides)
     return TrainConfig(**options).validate()
 
@@ -72,7 +80,9 @@ def test_two_workers_see_the_examples_one_worker_with_twice_the_batch_sees():
 
 def test_dataset_rows_are_checked(tmp_path):
     good = tmp_path / "good.parquet"
-    pq.write_table(pa.table({"track_id": ["a", None], "uri": [None, "x.wav"], "answer": ["s", "t"], "split": ["train", "test"]}), good)
+    pq.write_table(
+        pa.table({"track_id": ["a", None], "uri": [None, "x.wav"], "answer": ["s", "t"], "split": ["train", "test"]}), good
+    )
     rows = read_rows(str(good))
     assert rows.column_names == ["track_id", "uri", "question", "answer", "split"]
     bad_split = tmp_path / "bad.parquet"
@@ -94,8 +104,12 @@ def test_only_the_chosen_parameters_change(tiny_model, tmp_path, train):
     captioner = _captioner(tiny_model)
     layers, hidden = captioner.config.adapter.mert_layers, captioner.config.adapter.mert_dim
     before = _snapshot(captioner)
-    trainer = Trainer(_config(tmp_path, train=train, epochs=1), captioner, synthetic_examples(8, layers, hidden),
-                      synthetic_examples(0, layers, hidden))
+    trainer = Trainer(
+        _config(tmp_path, train=train, epochs=1),
+        captioner,
+        synthetic_examples(8, layers, hidden),
+        synthetic_examples(0, layers, hidden),
+    )
     trainer.run(lambda metrics, write: None)
     assert trainer.state.step == 2
     groups = {name: group for group, params in captioner.parameter_groups().items() for name in params}
@@ -120,8 +134,12 @@ def test_trained_model_exports_to_mullama_format_with_the_same_captions(tiny_mod
 
     restored = trained_captioner(config, spec, str(tmp_path / "ckpt"))
     paths = export(restored, spec, tmp_path / "exported", llama_changed=False)
-    reloaded = MusiSceneCaptioner.from_mullama(paths["mullama_checkpoint"], paths["mullama_llama_dir"],
-                                               tmp_path / "exported" / "mullama" / "LLaMA" / "tokenizer.model", device="cpu")
+    reloaded = MusiSceneCaptioner.from_mullama(
+        paths["mullama_checkpoint"],
+        paths["mullama_llama_dir"],
+        tmp_path / "exported" / "mullama" / "LLaMA" / "tokenizer.model",
+        device="cpu",
+    )
     features = synthetic_examples(6, layers, hidden, 200).features.astype(np.float32)
     expected = captioner.generate(features, MUSISCENE_QUESTION, max_new_tokens=12)
     assert reloaded.generate(features, MUSISCENE_QUESTION, max_new_tokens=12).token_ids == expected.token_ids

@@ -11,22 +11,44 @@ from pathlib import Path
 
 import pytest
 
+from musiscene_core.models.presets import resolve_model
 from musiscene_core.train.config import TrainConfig
 from musiscene_core.train.dataset import load_prepared
 from musiscene_core.train.loop import Trainer
 from musiscene_core.train.trainable import load_base
-from musiscene_core.models.presets import resolve_model
 
 pytestmark = pytest.mark.integration
 
-OPTIONS = dict(workers=2, epochs=2, batch_size=2, lr=5e-3, warmup_epochs=0.5, checkpoint_every=2,
-               eval_limit=2, eval_max_new_tokens=6)
+OPTIONS = dict(
+    workers=2, epochs=2, batch_size=2, lr=5e-3, warmup_epochs=0.5, checkpoint_every=2, eval_limit=2, eval_max_new_tokens=6
+)
 
 
 def _cli_args(config: TrainConfig) -> list[str]:
-    return [str(Path(sys.executable).with_name("musiscene")), "train", "--data", config.data, "--base", config.base,
-            "--out", config.out, "--workers", "2", "--epochs", "2", "--batch-size", "2", "--lr", "5e-3",
-            "--warmup-epochs", "0.5", "--checkpoint-every", "2", "--eval-limit", "2"]
+    return [
+        str(Path(sys.executable).with_name("musiscene")),
+        "train",
+        "--data",
+        config.data,
+        "--base",
+        config.base,
+        "--out",
+        config.out,
+        "--workers",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--lr",
+        "5e-3",
+        "--warmup-epochs",
+        "0.5",
+        "--checkpoint-every",
+        "2",
+        "--eval-limit",
+        "2",
+    ]
 
 
 def _train_losses(out: str) -> list[float]:
@@ -41,9 +63,13 @@ def ray_run(tiny_model, synthetic_catalog, tmp_path_factory):
 
     from musiscene_core.pipelines.train import run
 
-    config = TrainConfig(data=str(synthetic_catalog), base=str(tiny_model),
-                         out=str(tmp_path_factory.mktemp("ray") / "out"), eval_max_new_tokens=6, **{
-                             k: v for k, v in OPTIONS.items() if k != "eval_max_new_tokens"})
+    config = TrainConfig(
+        data=str(synthetic_catalog),
+        base=str(tiny_model),
+        out=str(tmp_path_factory.mktemp("ray") / "out"),
+        eval_max_new_tokens=6,
+        **{k: v for k, v in OPTIONS.items() if k != "eval_max_new_tokens"},
+    )
     summary = run(config)
     yield config, summary
     ray.shutdown()
@@ -67,8 +93,12 @@ def test_two_workers_with_batch_b_follow_one_worker_with_batch_2b(ray_run, tiny_
     config, _ = ray_run
     single = TrainConfig(**{**config.as_dict(), "workers": 1, "batch_size": 2 * config.batch_size})
     assert single.global_batch == config.global_batch
-    trainer = Trainer(single, load_base(resolve_model(config.base), "cpu"), load_prepared(config.out, "train"),
-                      load_prepared(config.out, "validation"))
+    trainer = Trainer(
+        single,
+        load_base(resolve_model(config.base), "cpu"),
+        load_prepared(config.out, "train"),
+        load_prepared(config.out, "validation"),
+    )
     trainer.run(lambda metrics, write: None)
     one_worker = [row["train_loss"] for row in trainer.state.history if row["kind"] == "train"]
     assert one_worker == pytest.approx(_train_losses(config.out), rel=1e-5)
@@ -90,8 +120,9 @@ def test_killed_run_resumes_from_its_last_checkpoint_when_rerun(ray_run, tmp_pat
     config, summary = ray_run
     crash = TrainConfig(**{**config.as_dict(), "out": str(tmp_path / "out")})
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    proc = subprocess.Popen(_cli_args(crash), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+    proc = subprocess.Popen(
+        _cli_args(crash), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )
     # A checkpoint counts once Ray's run snapshot lists it (it is copied first, then registered).
     snapshot = tmp_path / "out" / "run" / "checkpoint_manager_snapshot.json"
     deadline = time.time() + 300

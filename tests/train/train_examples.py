@@ -12,5 +12,9 @@ def synthetic_examples(n: int, layers: int, hidden: int, offset: int = 0) -> Exa
     rng = np.random.default_rng(offset)
     scenes = [SCENE_NAMES[i % len(SCENE_NAMES)] for i in range(n)]
     features = rng.normal(size=(n, layers, hidden)).astype(np.float16)
-    return ExampleSet([f"track-{offset + i}" for i in range(n)], [MUSISCENE_QUESTION] * n,
-                      [scene_caption(s, offset + i) for i, s in enumerate(scenes)], features)
+    return ExampleSet(
+        [f"track-{offset + i}" for i in range(n)],
+        [MUSISCENE_QUESTION] * n,
+        [scene_caption(s, offset + i) for i, s in enumerate(scenes)],
+        features,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HFValidationError, HfHubHTTPError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
 
@@ -90,7 +90,9 @@ def _hub_checkpoint(repo_id: str, revision: str | None = None) -> CheckpointFile
             raise unavailable(exc) from exc
     if weights is None:
         raise unavailable(last_error)
-    return CheckpointFiles(source=repo_id, config=_read_json(Path(config)), preprocessor=_read_json(Path(preprocessor)), weights=weights)
+    return CheckpointFiles(
+        source=repo_id, config=_read_json(Path(config)), preprocessor=_read_json(Path(preprocessor)), weights=weights
+    )
 
 
 def _read_json(path: Path) -> dict:

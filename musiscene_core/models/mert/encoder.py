@@ -139,8 +139,8 @@ class MertEncoder:
         out = np.zeros((len(tracks), self.num_layers + 1, self.hidden_size), dtype=np.float32)
         start = 0
         for track, count in enumerate(counts):
-            lengths = np.array([len(w) for w in flat[start:start + count]], dtype=np.float64)
-            out[track] = np.tensordot(lengths / lengths.sum(), per_window[start:start + count], axes=1)
+            lengths = np.array([len(w) for w in flat[start : start + count]], dtype=np.float64)
+            out[track] = np.tensordot(lengths / lengths.sum(), per_window[start : start + count], axes=1)
             start += count
         return out
 

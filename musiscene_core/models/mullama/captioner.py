@@ -20,15 +20,6 @@ from safetensors.torch import load_file, save_file
 
 from musiscene_core.errors import UserError
 from musiscene_core.models.devices import default_device, default_dtype
-from musiscene_core.models.mullama.configuration import (
-    MUSISCENE_QUESTION,
-    LlamaConfig,
-    MuLlamaConfig,
-    MusicAdapterConfig,
-    format_prompt,
-)
-from musiscene_core.models.mullama.fast_generation import fast_generate_ids
-from musiscene_core.models.mullama.generation import generate_ids, prefill
 from musiscene_core.models.mullama.checkpoint import (
     LlamaWeights,
     llama_shapes,
@@ -38,6 +29,15 @@ from musiscene_core.models.mullama.checkpoint import (
     write_meta_llama,
     write_mullama_checkpoint,
 )
+from musiscene_core.models.mullama.configuration import (
+    MUSISCENE_QUESTION,
+    LlamaConfig,
+    MuLlamaConfig,
+    MusicAdapterConfig,
+    format_prompt,
+)
+from musiscene_core.models.mullama.fast_generation import fast_generate_ids
+from musiscene_core.models.mullama.generation import generate_ids, prefill
 from musiscene_core.models.mullama.modeling import (
     GROUPS,
     MuLlamaModel,
@@ -95,7 +95,7 @@ class MusiSceneCaptioner:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def from_mullama(cls, checkpoint, llama_dir, tokenizer, device=None, dtype=None) -> "MusiSceneCaptioner":
+    def from_mullama(cls, checkpoint, llama_dir, tokenizer, device=None, dtype=None) -> MusiSceneCaptioner:
         """Load MU-LLaMA's `checkpoint.pth`, a LLaMA folder (Meta or Hugging Face) and `tokenizer.model`."""
         tok = LlamaTokenizer(tokenizer)
         weights = read_llama(llama_dir)
@@ -106,7 +106,7 @@ class MusiSceneCaptioner:
         return cls._build(cfg, state, tok, source, device, dtype)
 
     @classmethod
-    def from_pretrained(cls, directory, device=None, dtype=None, llama_dir=None) -> "MusiSceneCaptioner":
+    def from_pretrained(cls, directory, device=None, dtype=None, llama_dir=None) -> MusiSceneCaptioner:
         """Load a folder written by `save_pretrained`; `llama_dir` overrides where a referenced LLaMA is."""
         root = Path(directory)
         if not (root / CONFIG_FILE).is_file():
@@ -134,7 +134,7 @@ class MusiSceneCaptioner:
         return cls._build(cfg, state, tok, source, device, dtype)
 
     @classmethod
-    def _build(cls, cfg, state, tok, source, device, dtype) -> "MusiSceneCaptioner":
+    def _build(cls, cfg, state, tok, source, device, dtype) -> MusiSceneCaptioner:
         dev, dt = resolve_device_dtype(device, dtype)
         version = _model_version(cfg, state, tok)
         with torch.device("meta"):
@@ -230,8 +230,14 @@ class MusiSceneCaptioner:
         prompts, ids = self._encode_prompts(self._questions(question, x.shape[0]))
         if compile_step and self.device.type != "cuda":
             raise UserError("compile_step needs a CUDA device; this captioner runs on the CPU.")
-        options = dict(eos_id=self.tokenizer.eos_id, pad_id=self._pad_id, max_new_tokens=max_new_tokens,
-                       temperature=temperature, top_p=top_p, seed=seed)
+        options = dict(
+            eos_id=self.tokenizer.eos_id,
+            pad_id=self._pad_id,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+        )
         with self._precision():
             if fast:
                 token_ids = fast_generate_ids(self.model, ids, self.model.adapter_values(x), compile_step=compile_step, **options)
@@ -319,7 +325,9 @@ class MusiSceneCaptioner:
             _save_safetensors(root / LLAMA_WEIGHTS_FILE, {k: v for k, v in state.items() if parameter_group(k) == "llama"})
         else:
             if self.llama_source is None:
-                raise UserError("This captioner's LLaMA came from a saved folder, not a LLaMA folder; save it with include_llama=True.")
+                raise UserError(
+                    "This captioner's LLaMA came from a saved folder, not a LLaMA folder; save it with include_llama=True."
+                )
             (root / LLAMA_WEIGHTS_FILE).unlink(missing_ok=True)
         replace_file(root / TOKENIZER_FILE, lambda tmp: tmp.write_bytes(self.tokenizer.model_bytes))
         self._model_version = _model_version(self.config, state, self.tokenizer)
@@ -378,8 +386,11 @@ def _infer_config(weights: LlamaWeights, ckpt: dict, tok: LlamaTokenizer, ckpt_n
         )
     lora = ckpt.get("llama.layers.0.attention.lora_wq_l1.weight")
     adapter = MusicAdapterConfig(
-        mert_layers=agg.shape[1], mert_dim=proj.shape[1], dim=weights.dim,
-        hidden_dim=ckpt["mu_mert_f1_1.weight"].shape[0], legacy_bridge="mu_mert_norm_1.bias" in ckpt,
+        mert_layers=agg.shape[1],
+        mert_dim=proj.shape[1],
+        dim=weights.dim,
+        hidden_dim=ckpt["mu_mert_f1_1.weight"].shape[0],
+        legacy_bridge="mu_mert_norm_1.bias" in ckpt,
     )
     llama_cfg: LlamaConfig = weights.config(lora.shape[0] if lora is not None else DEFAULT_LORA_RANK)
     return MuLlamaConfig(llama=llama_cfg, adapter=adapter, prefix_layers=prefix.shape[0])
@@ -409,7 +420,9 @@ def _assemble_state(cfg: MuLlamaConfig, base: dict, ckpt: dict, ckpt_name: str) 
         raise UserError(f"{ckpt_name} holds {len(unexpected)} tensors this architecture does not have, e.g. {unexpected[0]}.")
     for name, tensor in ckpt.items():
         if tensor.shape != shapes[name]:
-            raise UserError(f"{ckpt_name}: {name} has shape {tuple(tensor.shape)}, but the LLaMA given needs {tuple(shapes[name])}.")
+            raise UserError(
+                f"{ckpt_name}: {name} has shape {tuple(tensor.shape)}, but the LLaMA given needs {tuple(shapes[name])}."
+            )
     missing_adapter = sorted(k for k in shapes if parameter_group(k) == "adapter" and k not in ckpt)
     if missing_adapter:
         raise UserError(f"{ckpt_name} lacks the music adapter tensor {missing_adapter[0]}.")

@@ -27,17 +27,30 @@ from musiscene_core.models.mullama.configuration import LlamaConfig, meta_ffn_hi
 
 # Dimension along which Meta's model-parallel shards split each tensor (None: replicated).
 _META_SPLIT_DIM = {
-    "tok_embeddings": 1, "output": 0, "norm": None,
-    "wq": 0, "wk": 0, "wv": 0, "wo": 1,
-    "w1": 0, "w3": 0, "w2": 1,
-    "attention_norm": None, "ffn_norm": None,
+    "tok_embeddings": 1,
+    "output": 0,
+    "norm": None,
+    "wq": 0,
+    "wk": 0,
+    "wv": 0,
+    "wo": 1,
+    "w1": 0,
+    "w3": 0,
+    "w2": 1,
+    "attention_norm": None,
+    "ffn_norm": None,
 }
 _META_IGNORED = ("rope.freqs",)  # LLaMA-1's precomputed rotary table, recomputed here
 _HF_LAYER_NAMES = {
-    "self_attn.q_proj": "attention.wq", "self_attn.k_proj": "attention.wk",
-    "self_attn.v_proj": "attention.wv", "self_attn.o_proj": "attention.wo",
-    "mlp.gate_proj": "feed_forward.w1", "mlp.down_proj": "feed_forward.w2", "mlp.up_proj": "feed_forward.w3",
-    "input_layernorm": "attention_norm", "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_proj": "attention.wq",
+    "self_attn.k_proj": "attention.wk",
+    "self_attn.v_proj": "attention.wv",
+    "self_attn.o_proj": "attention.wo",
+    "mlp.gate_proj": "feed_forward.w1",
+    "mlp.down_proj": "feed_forward.w2",
+    "mlp.up_proj": "feed_forward.w3",
+    "input_layernorm": "attention_norm",
+    "post_attention_layernorm": "ffn_norm",
 }
 
 
@@ -57,8 +70,14 @@ class LlamaWeights:
 
     def config(self, lora_rank: int) -> LlamaConfig:
         return LlamaConfig(
-            dim=self.dim, n_layers=self.n_layers, n_heads=self.n_heads, vocab_size=self.vocab_size,
-            ffn_hidden_dim=self.ffn_hidden_dim, norm_eps=self.norm_eps, rope_theta=self.rope_theta, lora_rank=lora_rank,
+            dim=self.dim,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            vocab_size=self.vocab_size,
+            ffn_hidden_dim=self.ffn_hidden_dim,
+            norm_eps=self.norm_eps,
+            rope_theta=self.rope_theta,
+            lora_rank=lora_rank,
         )
 
 
@@ -91,7 +110,9 @@ def torch_load(path: Path) -> object:
 def llama_format(llama_dir: Path) -> str:
     if (llama_dir / "params.json").is_file() and any(llama_dir.glob("*.pth")):
         return "meta"
-    if (llama_dir / "config.json").is_file() and (any(llama_dir.glob("*.safetensors")) or any(llama_dir.glob("pytorch_model*.bin"))):
+    if (llama_dir / "config.json").is_file() and (
+        any(llama_dir.glob("*.safetensors")) or any(llama_dir.glob("pytorch_model*.bin"))
+    ):
         return "hf"
     raise UserError(
         f"{llama_dir} holds neither Meta LLaMA weights (params.json + consolidated.*.pth) "
@@ -127,10 +148,15 @@ def _read_meta(llama_dir: Path) -> LlamaWeights:
     if emb is None:
         raise UserError(f"{llama_dir} has no tok_embeddings.weight: not a Meta LLaMA checkpoint.")
     return LlamaWeights(
-        state=state, dim=params["dim"], n_layers=params["n_layers"], n_heads=params["n_heads"],
+        state=state,
+        dim=params["dim"],
+        n_layers=params["n_layers"],
+        n_heads=params["n_heads"],
         ffn_hidden_dim=meta_ffn_hidden_dim(params["dim"], params.get("multiple_of", 256), params.get("ffn_dim_multiplier")),
-        norm_eps=float(params.get("norm_eps", 1e-5)), rope_theta=float(params.get("rope_theta", 10000.0)),
-        vocab_size=emb.shape[0], source_format="meta",
+        norm_eps=float(params.get("norm_eps", 1e-5)),
+        rope_theta=float(params.get("rope_theta", 10000.0)),
+        vocab_size=emb.shape[0],
+        source_format="meta",
     )
 
 
@@ -149,7 +175,9 @@ def hf_unpermute(w: torch.Tensor, n_heads: int) -> torch.Tensor:
 def _hf_rope_theta(config: dict, llama_dir: Path) -> float:
     rope = config.get("rope_parameters") or {}
     scaling = config.get("rope_scaling")
-    if (scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default")) or rope.get("rope_type", "default") != "default":
+    if (scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default")) or rope.get(
+        "rope_type", "default"
+    ) != "default":
         raise UserError(f"{llama_dir} uses scaled rotary embeddings, which MU-LLaMA does not support.")
     return float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
 
@@ -172,7 +200,7 @@ def _read_hf(llama_dir: Path) -> LlamaWeights:
         elif name == "lm_head.weight":
             state["llama.output.weight"] = tensor
         elif name.startswith("model.layers.") and name.endswith(".weight"):
-            index, sub = name[len("model.layers."):-len(".weight")].split(".", 1)
+            index, sub = name[len("model.layers.") : -len(".weight")].split(".", 1)
             if sub not in _HF_LAYER_NAMES:
                 continue  # e.g. rotary buffers some exports include
             if sub in ("self_attn.q_proj", "self_attn.k_proj"):
@@ -183,9 +211,14 @@ def _read_hf(llama_dir: Path) -> LlamaWeights:
     if "llama.tok_embeddings.weight" not in state:
         raise UserError(f"{llama_dir} has no model.embed_tokens.weight: not a Hugging Face LLaMA checkpoint.")
     return LlamaWeights(
-        state=state, dim=config["hidden_size"], n_layers=config["num_hidden_layers"], n_heads=n_heads,
-        ffn_hidden_dim=config["intermediate_size"], norm_eps=float(config.get("rms_norm_eps", 1e-6)),
-        rope_theta=_hf_rope_theta(config, llama_dir), vocab_size=state["llama.tok_embeddings.weight"].shape[0],
+        state=state,
+        dim=config["hidden_size"],
+        n_layers=config["num_hidden_layers"],
+        n_heads=n_heads,
+        ffn_hidden_dim=config["intermediate_size"],
+        norm_eps=float(config.get("rms_norm_eps", 1e-6)),
+        rope_theta=_hf_rope_theta(config, llama_dir),
+        vocab_size=state["llama.tok_embeddings.weight"].shape[0],
         source_format="hf",
     )
 
@@ -195,13 +228,19 @@ def llama_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
     shapes = {"llama.tok_embeddings.weight": (v, d), "llama.norm.weight": (d,), "llama.output.weight": (v, d)}
     for i in range(cfg.n_layers):
         p = f"llama.layers.{i}."
-        shapes.update({
-            p + "attention.wq.weight": (d, d), p + "attention.wk.weight": (d, d),
-            p + "attention.wv.weight": (d, d), p + "attention.wo.weight": (d, d),
-            p + "feed_forward.w1.weight": (h, d), p + "feed_forward.w2.weight": (d, h),
-            p + "feed_forward.w3.weight": (h, d),
-            p + "attention_norm.weight": (d,), p + "ffn_norm.weight": (d,),
-        })
+        shapes.update(
+            {
+                p + "attention.wq.weight": (d, d),
+                p + "attention.wk.weight": (d, d),
+                p + "attention.wv.weight": (d, d),
+                p + "attention.wo.weight": (d, d),
+                p + "feed_forward.w1.weight": (h, d),
+                p + "feed_forward.w2.weight": (d, h),
+                p + "feed_forward.w3.weight": (h, d),
+                p + "attention_norm.weight": (d,),
+                p + "ffn_norm.weight": (d,),
+            }
+        )
     return shapes
 
 
@@ -220,7 +259,9 @@ def _check_llama_shapes(weights: LlamaWeights, llama_dir: Path) -> None:
             )
     extra = sorted(set(weights.state) - set(expected))
     if extra:
-        raise UserError(f"{llama_dir} holds {len(extra)} tensors a LLaMA of this shape does not have, e.g. {extra[0].removeprefix('llama.')}.")
+        raise UserError(
+            f"{llama_dir} holds {len(extra)} tensors a LLaMA of this shape does not have, e.g. {extra[0].removeprefix('llama.')}."
+        )
 
 
 def read_mullama_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -270,7 +311,7 @@ def write_meta_llama(
             if split is not None and shards > 1:
                 tensor = tensor.chunk(shards, dim=split)[index]
             shard[name.removeprefix("llama.")] = tensor.contiguous().clone()
-        replace_file(out / f"consolidated.{index:02d}.pth", lambda tmp: torch.save(shard, tmp))
+        replace_file(out / f"consolidated.{index:02d}.pth", lambda tmp, shard=shard: torch.save(shard, tmp))
 
 
 def write_hf_llama(llama_dir: str | Path, cfg: LlamaConfig, state: dict[str, torch.Tensor]) -> None:
@@ -292,10 +333,19 @@ def write_hf_llama(llama_dir: str | Path, cfg: LlamaConfig, state: dict[str, tor
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     replace_file(out / "model.safetensors", lambda tmp: save_file(tensors, tmp))
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": cfg.dim,
-        "intermediate_size": cfg.ffn_hidden_dim, "num_hidden_layers": cfg.n_layers,
-        "num_attention_heads": cfg.n_heads, "num_key_value_heads": cfg.n_heads, "rms_norm_eps": cfg.norm_eps,
-        "rope_theta": cfg.rope_theta, "vocab_size": cfg.vocab_size, "hidden_act": "silu",
-        "max_position_embeddings": cfg.max_seq_len, "tie_word_embeddings": False, "torch_dtype": "float32",
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": cfg.dim,
+        "intermediate_size": cfg.ffn_hidden_dim,
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_heads,
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "vocab_size": cfg.vocab_size,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_seq_len,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
     }
     replace_file(out / "config.json", lambda tmp: tmp.write_text(json.dumps(config, indent=2)))

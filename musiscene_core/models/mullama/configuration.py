@@ -78,5 +78,5 @@ class MuLlamaConfig:
         return {"llama": self.llama.to_dict(), "adapter": self.adapter.to_dict(), "prefix_layers": self.prefix_layers}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MuLlamaConfig":
+    def from_dict(cls, data: dict) -> MuLlamaConfig:
         return cls(LlamaConfig(**data["llama"]), MusicAdapterConfig(**data["adapter"]), int(data["prefix_layers"]))

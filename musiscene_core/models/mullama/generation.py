@@ -24,7 +24,7 @@ def sample_top_p(probs: torch.Tensor, top_p: float, generators: list[torch.Gener
     probs_sum = torch.cumsum(probs_sort, dim=-1)
     probs_sort[probs_sum - probs_sort > top_p] = 0.0
     probs_sort.div_(probs_sort.sum(dim=-1, keepdim=True))
-    picks = torch.cat([torch.multinomial(probs_sort[i:i + 1], 1, generator=g) for i, g in enumerate(generators)])
+    picks = torch.cat([torch.multinomial(probs_sort[i : i + 1], 1, generator=g) for i, g in enumerate(generators)])
     return torch.gather(probs_idx, -1, picks).reshape(-1)
 
 
@@ -56,8 +56,8 @@ def left_padded_batch(prompts: list[list[int]], pad_id: int, device) -> tuple[to
     tokens = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     valid = torch.zeros((len(prompts), width), dtype=torch.bool)
     for row, prompt in enumerate(prompts):
-        tokens[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-        valid[row, width - len(prompt):] = True
+        tokens[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        valid[row, width - len(prompt) :] = True
     positions = (valid.long().cumsum(-1) - 1).clamp(min=0)
     return tokens.to(device), positions.to(device), valid.to(device)
 

@@ -25,7 +25,7 @@ _FINETUNE_MARKERS = (".bias", "norm.", "lora_", ".gate")
 
 
 def mullama_key(module_key: str) -> str:
-    return module_key[len(_ADAPTER_MODULE):] if module_key.startswith(_ADAPTER_MODULE) else module_key
+    return module_key[len(_ADAPTER_MODULE) :] if module_key.startswith(_ADAPTER_MODULE) else module_key
 
 
 def module_key(mullama_name: str) -> str:
@@ -65,7 +65,7 @@ class MuLlamaModel(nn.Module):
         audio = self.music_adapter(mert_layer_means)  # [B, 1, dim]
         # MU-LLaMA pairs row i with block n_layers - prefix_layers + i; with more rows than blocks
         # (its slice layers[-20:] of a shallower LLaMA) every block is prefixed and extra rows go unused.
-        blocks = self.llama.layers[max(0, self.cfg.llama.n_layers - self.cfg.prefix_layers):]
+        blocks = self.llama.layers[max(0, self.cfg.llama.n_layers - self.cfg.prefix_layers) :]
         return [block.attention.adapter_values(audio + self.prefix_query.weight[i]) for i, block in enumerate(blocks)]
 
     def gated_adapter_values(self, adapter_values: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -97,9 +97,7 @@ class MuLlamaModel(nn.Module):
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
     """Mean cross-entropy of predicting labels[:, t+1] from position t, over labels != ignore_index."""
-    return F.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=ignore_index
-    )
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=ignore_index)
 
 
 def weights_fingerprint(state: dict[str, torch.Tensor], extra: bytes) -> str:

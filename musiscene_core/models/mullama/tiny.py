@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from sentencepiece import SentencePieceProcessor, SentencePieceTrainer
 
+from musiscene_core.models.mullama.checkpoint import llama_shapes, write_hf_llama, write_meta_llama, write_mullama_checkpoint
 from musiscene_core.models.mullama.configuration import (
     MUSISCENE_QUESTION,
     LlamaConfig,
@@ -29,7 +30,6 @@ from musiscene_core.models.mullama.configuration import (
     format_prompt,
     meta_ffn_hidden_dim,
 )
-from musiscene_core.models.mullama.checkpoint import llama_shapes, write_hf_llama, write_meta_llama, write_mullama_checkpoint
 from musiscene_core.models.mullama.modeling import MuLlamaModel
 
 _SCENES = [
@@ -72,10 +72,21 @@ def train_tiny_tokenizer(path: Path, vocab_size: int) -> int:
     """Train a LLaMA-like SentencePiece BPE (byte fallback, ids unk=0 bos=1 eos=2, no pad); returns its size."""
     model = io.BytesIO()
     SentencePieceTrainer.train(
-        sentence_iterator=iter(tokenizer_corpus()), model_writer=model, vocab_size=vocab_size, model_type="bpe",
-        byte_fallback=True, normalization_rule_name="identity", remove_extra_whitespaces=False,
-        split_digits=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, hard_vocab_limit=False,
-        num_threads=1, minloglevel=2,
+        sentence_iterator=iter(tokenizer_corpus()),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="bpe",
+        byte_fallback=True,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        split_digits=True,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.getvalue())
@@ -131,10 +142,17 @@ def write_tiny_mullama(
     tokenizer = root / "LLaMA" / "tokenizer.model"
     n_words = train_tiny_tokenizer(tokenizer, vocab_size)
     llama = LlamaConfig(
-        dim=dim, n_layers=n_layers, n_heads=n_heads, vocab_size=n_words,
-        ffn_hidden_dim=meta_ffn_hidden_dim(dim, multiple_of, None), norm_eps=norm_eps, lora_rank=lora_rank,
+        dim=dim,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        vocab_size=n_words,
+        ffn_hidden_dim=meta_ffn_hidden_dim(dim, multiple_of, None),
+        norm_eps=norm_eps,
+        lora_rank=lora_rank,
     )
-    adapter = MusicAdapterConfig(mert_layers=mert_layers, mert_dim=mert_dim, dim=dim, hidden_dim=4 * dim, legacy_bridge=legacy_bridge)
+    adapter = MusicAdapterConfig(
+        mert_layers=mert_layers, mert_dim=mert_dim, dim=dim, hidden_dim=4 * dim, legacy_bridge=legacy_bridge
+    )
     cfg = MuLlamaConfig(llama=llama, adapter=adapter, prefix_layers=prefix_layers)
     state = random_mullama_state(cfg, seed)
     base = {k: state[k] for k in llama_shapes(llama)}  # what Meta's files hold, norms included

@@ -10,7 +10,7 @@ decoder renders the prompt's last frames slightly differently once new frames fo
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,8 +18,15 @@ from musiscene_core.errors import UserError
 
 
 class MusicGenerator:
-    def __init__(self, loaded, window_s: float = 30.0, stride_s: float = 18.0, crossfade_s: float = 0.05,
-                 guidance_scale: float | None = None, seed: int = 0):
+    def __init__(
+        self,
+        loaded,
+        window_s: float = 30.0,
+        stride_s: float = 18.0,
+        crossfade_s: float = 0.05,
+        guidance_scale: float | None = None,
+        seed: int = 0,
+    ):
         if not 0 < stride_s <= window_s:
             raise UserError(f"the stride ({stride_s} s) must be above 0 and at most the window ({window_s} s)")
         self.model = loaded.model
@@ -53,7 +60,7 @@ class MusicGenerator:
             have = music.shape[-1] // self.hop
             context = self.window - self.stride
             new = min(self.stride, total - have)
-            prompt_audio = music[..., (have - context) * self.hop: have * self.hop]
+            prompt_audio = music[..., (have - context) * self.hop : have * self.hop]
             continued = self._window(prompt, prompt_audio, new)
             music = self._splice(music, continued, context * self.hop)
             done += 1
@@ -65,9 +72,13 @@ class MusicGenerator:
         import torch
 
         inputs = self.tokenizer([prompt], return_tensors="pt", padding=True, truncation=True)
-        kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                      # the delay pattern shifts codebook k by k steps, so K - 1 extra steps complete the last frame
-                      max_new_tokens=new_frames + self.codebooks - 1, do_sample=True)
+        kwargs = dict(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            # the delay pattern shifts codebook k by k steps, so K - 1 extra steps complete the last frame
+            max_new_tokens=new_frames + self.codebooks - 1,
+            do_sample=True,
+        )
         if self.guidance_scale is not None:
             kwargs["guidance_scale"] = self.guidance_scale
         prompt_frames = 0
@@ -91,5 +102,5 @@ class MusicGenerator:
         if fade == 0:
             return np.concatenate([head, continued[..., prompt_samples:]], axis=-1)
         t = np.linspace(0.0, np.pi / 2, fade, endpoint=False)
-        blended = music[..., -fade:] * np.cos(t) + continued[..., prompt_samples - fade: prompt_samples] * np.sin(t)
+        blended = music[..., -fade:] * np.cos(t) + continued[..., prompt_samples - fade : prompt_samples] * np.sin(t)
         return np.concatenate([head, blended, continued[..., prompt_samples:]], axis=-1)

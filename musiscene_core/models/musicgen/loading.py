@@ -58,13 +58,19 @@ def load_musicgen(source: str = DEFAULT_MUSICGEN, device: str | None = None) -> 
             model = MusicgenForConditionalGeneration.from_pretrained(source).eval()
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise UserError(f"MusicGen model {source!r} could not be loaded ({str(exc).splitlines()[0]}); "
-                        "download it or pass a local directory with --musicgen") from None
+        raise UserError(
+            f"MusicGen model {source!r} could not be loaded ({str(exc).splitlines()[0]}); "
+            "download it or pass a local directory with --musicgen"
+        ) from None
     # Offline, an uncached hub id can yield a placeholder tokenizer instead of an error: refuse it.
     if len(tokenizer) < 8:
         raise UserError(f"the tokenizer of MusicGen model {source!r} is missing or empty; pass a complete local directory")
     marker = Path(source) / MARKER
     info = json.loads(marker.read_text()) if marker.is_file() else {}
     model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return LoadedMusicgen(model, tokenizer, info.get("name", Path(source).name if Path(source).exists() else source),
-                          bool(info.get("random_weights", False)))
+    return LoadedMusicgen(
+        model,
+        tokenizer,
+        info.get("name", Path(source).name if Path(source).exists() else source),
+        bool(info.get("random_weights", False)),
+    )

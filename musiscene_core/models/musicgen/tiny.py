@@ -30,8 +30,9 @@ def _tokenizer():
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     # T5 appends </s> to every text; the tiny text encoder is trained on nothing, but its inputs look the same.
     backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   model_max_length=64)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=64
+    )
 
 
 def make_tiny_musicgen(root: str | Path, seed: int = 0) -> Path:
@@ -53,17 +54,48 @@ def _model(seed: int):
     import torch
     from transformers import EncodecConfig, MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration, T5Config
 
-    text = T5Config(vocab_size=64, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2, pad_token_id=0, eos_token_id=1,
-                    decoder_start_token_id=0)
-    codec = EncodecConfig(sampling_rate=6400, audio_channels=1, num_filters=4, hidden_size=16, upsampling_ratios=[8, 5, 4, 4],
-                          codebook_size=32, codebook_dim=16, num_lstm_layers=1, target_bandwidths=[0.1], chunk_length_s=None,
-                          overlap=None, norm_type="weight_norm", use_causal_conv=False)
-    decoder = MusicgenDecoderConfig(vocab_size=32, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, ffn_dim=32,
-                                    num_codebooks=2, max_position_embeddings=1024, pad_token_id=32, bos_token_id=32,
-                                    decoder_start_token_id=32)
+    text = T5Config(
+        vocab_size=64,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
+    codec = EncodecConfig(
+        sampling_rate=6400,
+        audio_channels=1,
+        num_filters=4,
+        hidden_size=16,
+        upsampling_ratios=[8, 5, 4, 4],
+        codebook_size=32,
+        codebook_dim=16,
+        num_lstm_layers=1,
+        target_bandwidths=[0.1],
+        chunk_length_s=None,
+        overlap=None,
+        norm_type="weight_norm",
+        use_causal_conv=False,
+    )
+    decoder = MusicgenDecoderConfig(
+        vocab_size=32,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        ffn_dim=32,
+        num_codebooks=2,
+        max_position_embeddings=1024,
+        pad_token_id=32,
+        bos_token_id=32,
+        decoder_start_token_id=32,
+    )
     config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(), decoder=decoder.to_dict())
     torch.manual_seed(seed)
     model = MusicgenForConditionalGeneration(config).eval()
-    model.generation_config.update(do_sample=True, guidance_scale=3.0, decoder_start_token_id=32, pad_token_id=32,
-                                   bos_token_id=32, max_length=1024)
+    model.generation_config.update(
+        do_sample=True, guidance_scale=3.0, decoder_start_token_id=32, pad_token_id=32, bos_token_id=32, max_length=1024
+    )
     return model

@@ -58,8 +58,10 @@ def video_captioner_version(source: str) -> str:
     try:
         config = AutoConfig.from_pretrained(source)
     except OSError as exc:
-        raise UserError(f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
-                        "without network access pass a local model directory") from exc
+        raise UserError(
+            f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
+            "without network access pass a local model directory"
+        ) from exc
     return f"{source}@{getattr(config, '_commit_hash', None) or 'unknown'}"
 
 
@@ -70,8 +72,10 @@ def check_frame_count(source: str, frames: int) -> None:
     try:
         config = AutoConfig.from_pretrained(source)
     except OSError as exc:
-        raise UserError(f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
-                        "without network access pass a local model directory") from exc
+        raise UserError(
+            f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
+            "without network access pass a local model directory"
+        ) from exc
     limit = getattr(config, "num_image_with_embedding", None) if config.model_type == "git" else None
     if limit is not None and frames > limit:
         raise UserError(f"the video captioner {source!r} takes at most {limit} frames per clip; pass --frames {limit} or fewer")
@@ -93,7 +97,7 @@ class VideoCaptioner:
         self.max_new_tokens = max_new_tokens
 
     @classmethod
-    def from_pretrained(cls, source: str, device: str | None = None, max_new_tokens: int = 40) -> "VideoCaptioner":
+    def from_pretrained(cls, source: str, device: str | None = None, max_new_tokens: int = 40) -> VideoCaptioner:
         import torch
         from transformers import (
             AutoConfig,
@@ -109,8 +113,10 @@ class VideoCaptioner:
             model = model_class.from_pretrained(source)
             processor = AutoProcessor.from_pretrained(source)
         except (OSError, ValueError) as exc:
-            raise UserError(f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
-                            "without network access pass a local model directory") from exc
+            raise UserError(
+                f"cannot load video captioner {source!r} ({str(exc).splitlines()[0]}); "
+                "without network access pass a local model directory"
+            ) from exc
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is None or len(tokenizer) < 10:
             # Offline, transformers can hand back a placeholder tokenizer instead of raising.
@@ -132,8 +138,13 @@ class VideoCaptioner:
             return self._caption_frames(clips)
 
     def _generate(self, pixel_values, **inputs) -> list[str]:
-        ids = self.model.generate(pixel_values=pixel_values.to(self.device, self.model.dtype), **inputs,
-                                  max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1)
+        ids = self.model.generate(
+            pixel_values=pixel_values.to(self.device, self.model.dtype),
+            **inputs,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+        )
         return [text.strip() for text in self.processor.batch_decode(ids, skip_special_tokens=True)]
 
     def _caption_videos(self, clips: list[np.ndarray]) -> list[str]:
@@ -145,9 +156,7 @@ class VideoCaptioner:
         for count in sorted(counts):
             members = [i for i, clip in enumerate(clips) if len(clip) == count]
             self.check_frames(count)
-            pixels = torch.stack([
-                self.processor(images=list(clips[i]), return_tensors="pt")["pixel_values"] for i in members
-            ])
+            pixels = torch.stack([self.processor(images=list(clips[i]), return_tensors="pt")["pixel_values"] for i in members])
             texts.update(zip(members, self._generate(pixels)))
         return [texts[i] for i in range(len(clips))]
 
