@@ -97,7 +97,9 @@ class LocalCluster:
 
     @staticmethod
     def _worker_ports() -> tuple[int, int]:
-        base = random.randrange(20000, 60000, 200)
+        # Below the kernel's ephemeral range, where free_port() draws every other port: the two never meet.
+        lowest_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        base = random.randrange(10000, lowest_ephemeral - 100, 200)
         return base, base + 99
 
     def _start_head(self) -> None:
