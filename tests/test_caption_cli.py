@@ -5,25 +5,15 @@ import os
 
 import numpy as np
 import pytest
+from cli_runner import main_exit as cli
 from cli_runner import musiscene
 
 from musiscene_core.audio import decode, write_audio
-from musiscene_core.cli import main
 from musiscene_core.data.synthetic import generate_piece
 from musiscene_core.models.presets import resolve_model
 
 RATE = 24000
 TOKENS = "6"  # short captions keep the tests fast; the decoding itself is the captioner's (tested there)
-
-
-def cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -7,20 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from musiscene_core.cli import main
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run `musiscene ARGS` in this process through its real entry point (cases that fail before Ray
-    starts): (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_runner import main_exit as cli  # noqa: F401 - the corpus's in-process runner
 
 
 def run_cli(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -5,22 +5,12 @@ import json
 import shutil
 
 import pytest
+from cli_runner import main_exit as cli
 
 from musiscene_core.audio import write_audio
-from musiscene_core.cli import main
 from musiscene_core.data.synthetic import generate_piece
 
 RATE = 16000
-
-
-def cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

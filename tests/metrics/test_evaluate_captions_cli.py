@@ -7,23 +7,13 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
+from cli_runner import main_exit as cli
 
 from musiscene_core import tables
-from musiscene_core.cli import main
 from musiscene_core.metrics import caption_metrics
 
 REFS = {"a": "a quiet night near the ocean", "b": "a car chase through neon streets", "c": "rain on a tin roof"}
 PREDS = {"a": "a calm night by the sea", "b": "a chase in the city", "c": ""}
-
-
-def cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -7,18 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from musiscene_core.cli import main
-
-
-def cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_runner import main_exit as cli
 
 
 @pytest.fixture
