@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from benchmarks.rounds import Machine, Spread, take_turns
 
 RATE = 24000
 RESULTS = Path(__file__).parent / "results" / "long_track_memory.md"
@@ -112,45 +112,53 @@ def tag_once(track_dir: Path, out: Path, max_inline_s: float | None) -> dict:
     }
 
 
-def _spread(values: list[float]) -> str:
-    return f"{min(values):.0f} / {statistics.median(values):.0f} / {max(values):.0f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--skip-baseline", action="store_true", help="only the streaming run (the baseline needs ~4 GB)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where the Markdown table goes")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="report path")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    machine = Machine()
     with tempfile.TemporaryDirectory() as tmp:
         track_dir = Path(tmp) / "catalog"
         track_dir.mkdir()
         write_long_track(track_dir / "mix.wav", args.hours)
         variants = {"streamed (default)": None} | ({} if args.skip_baseline else {"whole track inline": 1e9})
-        runs: dict[str, list[dict]] = {name: [] for name in variants}
-        for round_ in range(args.rounds):
-            for name, inline in variants.items() if round_ % 2 == 0 else reversed(variants.items()):
-                result = tag_once(track_dir, Path(tmp) / f"out-{len(runs[name])}-{name[:6]}", inline)
+        done = 0
+
+        def one_run(name: str, inline: float | None):
+            def run() -> dict:
+                nonlocal done
+                done += 1
+                result = tag_once(track_dir, Path(tmp) / f"out-{done}", inline)
                 print(name, json.dumps(result), flush=True)
-                runs[name].append(result)
+                return result
+
+            return run
+
+        runs = take_turns({name: one_run(name, inline) for name, inline in variants.items()}, args.rounds)
     lines = [
         "# Long-track memory",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; other work was running.",
+        "`" + " ".join(["python -m benchmarks.long_track_memory", *sys.argv[1:]]) + "`",
+        "",
         f"One {args.hours:g}-hour 24 kHz mono WAV, `musiscene tag --model tiny --batch-size 8 --no-index`;",
-        "resident memory of the run's processes sampled every 0.2 s. min / median / max over rounds.",
+        "resident memory of the run's processes sampled every 0.2 s; median (min–max) over rounds in which the variants take turns.",
         "",
         "| variant | peak RSS of one Ray worker (MB) | peak RSS of all Ray workers (MB) | driver (MB) | seconds |",
         "|---|---|---|---|---|",
     ]
     for name, results in runs.items():
         cells = [
-            _spread([r[key] for r in results]) for key in ("peak_worker_mb", "peak_workers_total_mb", "peak_driver_mb", "seconds")
+            Spread(tuple(r[key] for r in results)).text("{:.0f}")
+            for key in ("peak_worker_mb", "peak_workers_total_mb", "peak_driver_mb", "seconds")
         ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    args.results.write_text("\n".join(lines) + "\n")
+    lines += ["", "Machine:", "", *machine.lines(), ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
