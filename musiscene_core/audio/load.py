@@ -38,9 +38,12 @@ def decode(
     target_sr: int = SAMPLE_RATE,
     max_seconds: float | None = None,
     min_seconds: float = DEFAULT_MIN_SECONDS,
+    require_complete: bool = False,
 ) -> DecodedAudio:
     """Decode to mono float32 at `target_sr`, reading no further than `max_seconds` of audio.
-    Raises AudioError, with kind "too_short" when the source is shorter than `min_seconds`."""
+    Raises AudioError, with kind "too_short" when the source is shorter than `min_seconds`, and with
+    `require_complete`, "decode_failed" when a source read to its end stops well before the duration
+    its header declares (a truncated copy; by default what is there is kept, as players do)."""
     if max_seconds is not None and max_seconds < min_seconds:
         raise ValueError(f"max_seconds ({max_seconds}) is below min_seconds ({min_seconds})")
     limit = None if max_seconds is None else round(max_seconds * target_sr)
@@ -60,6 +63,8 @@ def decode(
         duration = track.stats.seconds if read_to_end else track.info.duration_s
         info = track.info
     if read_to_end:
+        if require_complete:
+            _require_complete(duration, info)
         _require_length(duration, min_seconds)
     return DecodedAudio(samples=samples, sample_rate=target_sr, info=info, duration_s=duration)
 
@@ -69,13 +74,16 @@ def iter_chunks(
     target_sr: int = SAMPLE_RATE,
     chunk_seconds: float = 10.0,
     min_seconds: float = DEFAULT_MIN_SECONDS,
+    require_complete: bool = False,
 ) -> Iterator[np.ndarray]:
     """Mono float32 chunks at `target_sr`, each exactly `chunk_seconds` long except the last,
     produced while the file is decoded (memory stays at a few chunks whatever the track length).
 
     A source shorter than `min_seconds` raises AudioError("too_short") before any chunk is
     yielded, as long as `min_seconds <= chunk_seconds`; other decoding failures can surface after
-    some chunks were yielded."""
+    some chunks were yielded. With `require_complete`, a source that ends well before the duration its
+    header declares raises AudioError("decode_failed") in place of the last chunk: only at the end of
+    the stream is the truncation known, so a consumer must not commit anything before the iteration ends."""
     chunk_samples = max(1, round(chunk_seconds * target_sr))
     with open_audio(source) as track:
         held: np.ndarray | None = None
@@ -85,6 +93,8 @@ def iter_chunks(
                 if held is not None:
                     yield held
                 held = chunk
+        if require_complete:
+            _require_complete(track.stats.seconds, track.info)
         _require_length(track.stats.seconds, min_seconds)
         if held is not None:
             yield held

@@ -35,7 +35,10 @@ class Window:
 
 
 class WindowPolicy(ABC):
-    """Produces a track's windows lazily; decoding happens as windows are consumed."""
+    """Produces a track's windows lazily; decoding happens as windows are consumed.
+
+    With `require_complete`, a source whose audio ends well before the duration its header declares
+    raises AudioError("decode_failed") (see `iter_chunks`), after its earlier windows were yielded."""
 
     sample_rate: int = SAMPLE_RATE
 
@@ -51,9 +54,16 @@ class MuLlamaParity(WindowPolicy):
     `range(0, len(x) // (sr * 60) + 1, 60)`, which only ever yields offset 0."""
 
     min_seconds: float = DEFAULT_MIN_SECONDS
+    require_complete: bool = False
 
     def windows(self, source: Source) -> Iterator[Window]:
-        audio = decode(source, self.sample_rate, max_seconds=MU_LLAMA_SECONDS, min_seconds=self.min_seconds)
+        audio = decode(
+            source,
+            self.sample_rate,
+            max_seconds=MU_LLAMA_SECONDS,
+            min_seconds=self.min_seconds,
+            require_complete=self.require_complete,
+        )
         yield Window(0, 0.0, audio.samples, self.sample_rate)
 
 
@@ -71,6 +81,7 @@ class WholeTrack(WindowPolicy):
     hop_s: float = 30.0
     min_window_s: float = 5.0
     min_seconds: float = DEFAULT_MIN_SECONDS
+    require_complete: bool = False
 
     def __post_init__(self):
         if self.window_s <= 0 or self.hop_s <= 0:
@@ -85,7 +96,7 @@ class WholeTrack(WindowPolicy):
         buffer_start = 0  # track position (in samples) of buffer[0]
         next_start = 0  # track position of the next window
         index = 0
-        for chunk in iter_chunks(source, rate, min_seconds=self.min_seconds):
+        for chunk in iter_chunks(source, rate, min_seconds=self.min_seconds, require_complete=self.require_complete):
             # Drop what no future window needs (with hop > window that includes skipped gaps).
             drop = min(next_start - buffer_start, len(buffer))
             buffer = np.concatenate([buffer[drop:], chunk])

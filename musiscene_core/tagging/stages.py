@@ -26,10 +26,14 @@ OK, ERROR = "ok", "error"
 
 
 def window_policy(name: str, window_s: float, hop_s: float, min_seconds: float):
+    """The policy as tagging reads tracks: a file that ends well before its header's declared duration
+    (a truncated copy) is decode_failed, not tagged from the part that is there."""
     if name == "mu-llama":
-        return MuLlamaParity(min_seconds=min_seconds)
+        return MuLlamaParity(min_seconds=min_seconds, require_complete=True)
     if name == "whole":
-        return WholeTrack(window_s=window_s, hop_s=hop_s, min_window_s=min(5.0, window_s), min_seconds=min_seconds)
+        return WholeTrack(
+            window_s=window_s, hop_s=hop_s, min_window_s=min(5.0, window_s), min_seconds=min_seconds, require_complete=True
+        )
     raise ValueError(f"unknown window policy {name!r}; use 'whole' or 'mu-llama'")
 
 
@@ -82,7 +86,13 @@ class DecodeStage:
     """uri -> content hash + audio windows at 24 kHz (concatenated, with per-window lengths).
 
     Tracks whose windows hold more than `max_inline_s` seconds of audio are decoded to the end (so a
-    corrupt tail is found here) but ship no samples: `streamed` tells MERT to read them as a stream."""
+    corrupt tail is found here) but ship no samples: `streamed` tells MERT to read them as a stream.
+
+    A truncated file (audio ending well before its header's declared duration) is found only at the end
+    of its stream: the window iterator raises decode_failed after yielding the earlier windows. Nothing
+    leaves this stage before that iteration ends, so such a track becomes an error row here, never a
+    streamed or inline ok row; MERT's second read of a streamed track raises the same error before it
+    returns any means, should the file be cut between the two reads."""
 
     def __init__(
         self,

@@ -72,3 +72,17 @@ def test_a_file_changed_between_decode_and_mert_is_a_transient_error(long_track,
     write_audio(copy, generate_piece("neon_chase", seed=4, duration_s=27.0, sample_rate=RATE), RATE, "flac")
     out = MertStage(resolve_model(str(tiny_model)), device="cpu", decode=reading)(decoded)
     assert out["status"][0] == "error" and out["error_kind"][0] == "unreadable" and "changed" in out["error"][0]
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+@pytest.mark.parametrize("max_inline_s", [60.0, 8.0], ids=["inline", "streamed"])
+@pytest.mark.parametrize("policy", ["whole", "mu-llama"])
+def test_a_track_cut_off_before_its_declared_end_is_decode_failed(long_track, tmp_path, fmt, max_inline_s, policy):
+    whole = write_audio(tmp_path / f"whole.{fmt}", generate_piece("calm_sea", seed=3, duration_s=27.0, sample_rate=RATE), RATE, fmt)
+    half = tmp_path / f"half.{fmt}"
+    half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still declares 27 s
+    stage = DecodeStage(policy=policy, window_s=4.0, hop_s=4.0, max_inline_s=max_inline_s)
+    out = stage({"uri": np.array([str(whole), str(half)], dtype=object), "fingerprint": np.array(["a", "b"], dtype=object)})
+    assert list(out["status"]) == ["ok", "error"]
+    assert out["error_kind"][1] == "decode_failed" and "ends early" in out["error"][1]
+    assert not out["streamed"][1] and out["audio"][1].size == 0  # nothing of the cut track travels on
