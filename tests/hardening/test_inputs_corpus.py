@@ -6,7 +6,8 @@ import struct
 
 import numpy as np
 import pytest
-from run_helpers import assert_one_sentence, cli
+from run_helpers import assert_one_sentence, cli, run_cli, short_ray_tmpdir
+from tag_helpers import tag_env
 
 from musiscene_core.audio import write_audio
 
@@ -38,18 +39,44 @@ def test_symlinked_audio_is_followed_and_loops_and_broken_links_are_counted(tmp_
     assert summary["skipped_paths"] == {"broken_link": 1, "link_loop": 1}
 
 
-def test_truncated_and_damaged_wav_are_decode_failed(tmp_path, capsys):
-    whole = _piece(tmp_path / "whole.wav", seconds=8.0)
+def _damaged_wavs(folder, keep_whole: bool):
+    """half.wav (its header declares 8 s, 4 s are there) and bad-size.wav (a data-chunk size far past the file's end)."""
+    folder.mkdir(exist_ok=True)
+    whole = _piece(folder / "whole.wav", seconds=8.0)
     data = whole.read_bytes()
-    (tmp_path / "half.wav").write_bytes(data[: len(data) // 2])
+    (folder / "half.wav").write_bytes(data[: len(data) // 2])
     damaged = bytearray(data)
     at = damaged.find(b"data")
     damaged[at + 4 : at + 8] = struct.pack("<I", 0x7FFFFFF0)
-    (tmp_path / "bad-size.wav").write_bytes(bytes(damaged))
-    whole.unlink()
+    (folder / "bad-size.wav").write_bytes(bytes(damaged))
+    if not keep_whole:
+        whole.unlink()
+
+
+def test_truncated_and_damaged_wav_are_decode_failed(tmp_path, capsys):
+    _damaged_wavs(tmp_path, keep_whole=False)
     code, summary, err = scan(capsys, tmp_path)
     assert code == 0, err
     assert summary["errors"] == {"decode_failed": 2}
+
+
+@pytest.mark.integration
+def test_tagging_truncated_and_damaged_wav_makes_decode_failed_rows(tmp_path, models_home):
+    import pyarrow.parquet as pq
+
+    _damaged_wavs(tmp_path / "catalog", keep_whole=True)
+    dst = tmp_path / "out"
+    env = tag_env(models_home) | {"RAY_TMPDIR": short_ray_tmpdir()}
+    proc = run_cli("tag", str(tmp_path / "catalog"), "--out", str(dst), "--model", "tiny", "--no-index", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["errors"] == {"decode_failed": 2}
+    tracks = {row["uri"].rsplit("/", 1)[-1]: row for row in pq.read_table(dst / "tracks").to_pylist()}
+    assert sorted(tracks) == ["bad-size.wav", "half.wav", "whole.wav"]
+    assert tracks["whole.wav"]["status"] == "ok"
+    for name in ("half.wav", "bad-size.wav"):
+        assert tracks[name]["status"] == "error" and tracks[name]["error_kind"] == "decode_failed", tracks[name]
+        assert "ends early" in tracks[name]["error"] and "\n" not in tracks[name]["error"]
+    assert pq.read_table(dst / "captions").num_rows == 1
 
 
 def test_manifest_with_file_urls_and_special_files(tmp_path, capsys):
