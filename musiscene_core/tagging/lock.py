@@ -16,6 +16,7 @@ shard (`OutputLock.check_holder`), so a run whose lock was taken over stops comm
 from __future__ import annotations
 
 import json
+import errno
 import os
 import socket
 import threading
@@ -201,7 +202,8 @@ class _LocalLockFile(_LockFile):
         except FileExistsError:
             return False
         except OSError as exc:
-            raise UserError(f"cannot write to the output folder {self.location.url}: {_io_reason(exc)}") from exc
+            reason = "it is on a read-only file system" if exc.errno == errno.EROFS else _io_reason(exc)
+            raise UserError(f"cannot write to the output folder {self.location.url}: {reason}") from exc
         try:
             os.write(fd, data)
             os.fsync(fd)

@@ -5,10 +5,12 @@ Each case runs the real command in-process and ends before Ray starts, so the co
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from run_helpers import assert_one_sentence, cli
-from tag_helpers import write_catalog
+from tag_helpers import tag_env, write_catalog
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -35,6 +37,32 @@ def test_unwritable_output_is_refused_before_work(tmp_path, catalog, capsys, whe
     code, _, err = tag(capsys, catalog, dst)
     assert code == 2
     assert_one_sentence(err, "cannot write to the output folder")
+
+
+def _read_only_mounts_work() -> bool:
+    """An unprivileged user namespace can mount a read-only tmpfs (the mount dies with the namespace)."""
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt && ! touch /mnt/x 2>/dev/null"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.integration
+def test_output_on_a_read_only_file_system_is_refused_before_work(tmp_path, catalog, models_home):
+    if shutil.which("unshare") is None or not _read_only_mounts_work():
+        pytest.skip("this machine cannot mount a read-only file system in a private mount namespace (unshare -rm)")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    dst = mount / "tags"
+    # The command runs inside its own mount namespace: nothing stays mounted if the test dies.
+    command = f'mount -t tmpfs -o ro tmpfs "{mount}" && exec "{sys.executable}" -m musiscene_core tag "{catalog}" --out "{dst}" --model tiny'
+    proc = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", command], env=tag_env(models_home), capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert_one_sentence(proc.stderr, f"cannot write to the output folder {dst}", "read-only file system")
+    assert proc.stdout == ""  # no summary: nothing was decoded or tagged
+    assert "Started a local Ray instance" not in proc.stderr
 
 
 def test_truncated_model_weights_are_one_sentence(tmp_path, catalog, capsys, models_home):
