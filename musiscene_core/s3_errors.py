@@ -9,15 +9,34 @@ from musiscene_core.errors import UserError
 S3_CLIENT_CONFIG = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}}
 
 
+def _service_codes(exc: BaseException) -> set[str]:
+    """The S3 error codes along the exception's chain: s3fs turns botocore's ClientError (which carries
+    the code) into a PermissionError holding only the message, with the ClientError as its cause."""
+    codes, seen = set(), set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        error = getattr(exc, "response", None)
+        if isinstance(error, dict):
+            codes.add(str(error.get("Error", {}).get("Code", "")))
+        exc = exc.__cause__ or exc.__context__
+    return codes
+
+
 def s3_reason(exc: BaseException) -> str:
     """What went wrong, in words a user can act on."""
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else name
+    codes = _service_codes(exc) | {code for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch") if code in text}
     if name in ("NoCredentialsError", "PartialCredentialsError"):
         return "no S3 credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)"
-    if isinstance(exc, PermissionError) or any(
-        code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden")
-    ):
+    if "InvalidAccessKeyId" in codes:
+        return "the S3 endpoint refused the credentials: it does not accept the access key id (check AWS_ACCESS_KEY_ID)"
+    if "SignatureDoesNotMatch" in codes:
+        return (
+            "the S3 endpoint refused the credentials: the secret key does not match the access key id "
+            "(check AWS_SECRET_ACCESS_KEY)"
+        )
+    if isinstance(exc, PermissionError) or any(code in text for code in ("AccessDenied", "Forbidden")):
         return "access denied (check the S3 credentials and their permissions)"
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError") or isinstance(
         exc, (ConnectionError, TimeoutError)

@@ -248,7 +248,9 @@ class _S3LockFile(_LockFile):
         bucket = self.path.split("/", 1)[0]
         fs = self.location.fs
         try:
-            fs.call_s3("head_bucket", Bucket=bucket)
+            # A one-key listing rather than HEAD: a refused HEAD has no body, so "the access key id is unknown",
+            # "the secret does not match" and "no permission" would all read as a bare 403.
+            fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
         except FileNotFoundError as exc:
             raise UserError(f"the bucket of {self.location.url} does not exist; create it first") from exc
 

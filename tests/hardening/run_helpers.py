@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cli_runner import main_exit as cli  # noqa: F401 - the corpus's in-process runner
@@ -46,3 +51,48 @@ def processes_with_env(key: str, value: str) -> list[int]:
         if needle in environ.split(b"\0"):
             pids.append(int(entry.name))
     return pids
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def moto_server(port: int | None = None, **env: str) -> Iterator[str]:
+    """A moto S3 server process of the test's own on 127.0.0.1 (`env` tunes it); yields its endpoint URL.
+
+    Leaving the block terminates it; a test may kill it earlier (`moto_process(endpoint)`)."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, **env),
+    )
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.2)
+        endpoint = f"http://127.0.0.1:{port}"
+        _MOTO_PROCESSES[endpoint] = proc
+        yield endpoint
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=10)
+
+
+_MOTO_PROCESSES: dict[str, subprocess.Popen] = {}
+
+
+def moto_process(endpoint: str) -> subprocess.Popen:
+    """The process of a `moto_server` endpoint (to kill it mid-run)."""
+    return _MOTO_PROCESSES[endpoint]

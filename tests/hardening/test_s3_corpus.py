@@ -1,7 +1,9 @@
-"""Failure corpus, S3: a missing bucket, a dead or malformed endpoint, missing credentials (moto server on 127.0.0.1)."""
+"""Failure corpus, S3: a missing bucket, a dead or malformed endpoint, missing or wrong credentials (moto servers on 127.0.0.1)."""
+
+import json
 
 import pytest
-from run_helpers import assert_one_sentence, cli, run_cli
+from run_helpers import assert_one_sentence, cli, moto_server, run_cli
 from tag_helpers import tag_env, write_catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -71,3 +73,43 @@ def test_missing_credentials_are_one_sentence(catalog, s3_bucket, models_home, t
     proc = run_cli("tag", str(catalog), "--out", f"s3://{bucket}/tags", "--model", "tiny", "--endpoint-url", endpoint, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert_one_sentence(proc.stderr, "credentials")
+
+
+@pytest.fixture
+def authenticating_s3():
+    """A moto server of this test's own that checks every request's signature against its IAM users, with one
+    user allowed everything on S3 and a bucket `music`; yields (endpoint, access key id, secret key)."""
+    import boto3
+
+    # The first four requests (the setup below) are let through unsigned; every later one is checked.
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="4") as endpoint:
+        anyone = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client("iam", **anyone)
+        iam.create_user(UserName="tagger")
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="tagger", PolicyName="s3", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="tagger")["AccessKey"]
+        boto3.client("s3", **anyone).create_bucket(Bucket="music")
+        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+
+
+@pytest.mark.parametrize(
+    "which, expected",
+    [("unknown key id", "does not accept the access key id"), ("wrong secret", "secret key does not match")],
+)
+def test_wrong_credentials_are_one_sentence_and_create_nothing(catalog, authenticating_s3, models_home, which, expected):
+    import boto3
+
+    endpoint, key_id, secret = authenticating_s3
+    wrong = ("AKIAIOSFODNN7NOTREAL", secret) if which == "unknown key id" else (key_id, secret[::-1])
+    env = tag_env(models_home) | {
+        "AWS_ACCESS_KEY_ID": wrong[0],
+        "AWS_SECRET_ACCESS_KEY": wrong[1],
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = run_cli("tag", str(catalog), "--out", "s3://music/tags", "--model", "tiny", "--endpoint-url", endpoint, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert_one_sentence(proc.stderr, "s3://music/tags", "refused the credentials", expected)
+    # The same server accepts the right credentials (so it is the credentials that were refused), and nothing was written.
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret)
+    assert s3.list_objects_v2(Bucket="music")["KeyCount"] == 0
