@@ -49,5 +49,11 @@ def s3_reason(exc: BaseException) -> str:
     return text.rstrip(".")
 
 
+def is_remote_store_failure(exc: BaseException) -> bool:
+    """An error raised by the S3 client stack itself (an endpoint gone, refused credentials, a dropped
+    connection) rather than by the file's content: botocore's and aiohttp's exceptions are not OSErrors."""
+    return type(exc).__module__.split(".", 1)[0] in ("botocore", "aiobotocore", "aiohttp")
+
+
 def s3_user_error(url: str, exc: BaseException) -> UserError:
     return UserError(f"cannot use {url}: {s3_reason(exc)}")

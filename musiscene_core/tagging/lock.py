@@ -15,8 +15,8 @@ shard (`OutputLock.check_holder`), so a run whose lock was taken over stops comm
 
 from __future__ import annotations
 
-import json
 import errno
+import json
 import os
 import socket
 import threading

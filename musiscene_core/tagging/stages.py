@@ -21,6 +21,7 @@ from musiscene_core.audio import AudioError, MuLlamaParity, WholeTrack, probe
 from musiscene_core.audio.windows import MU_LLAMA_SECONDS
 from musiscene_core.catalog.reading import open_track
 from musiscene_core.catalog.storage import open_location
+from musiscene_core.s3_errors import is_remote_store_failure, s3_reason
 
 OK, ERROR = "ok", "error"
 
@@ -135,6 +136,12 @@ class DecodeStage:
                 _mark_error(out, i, "not_found", "the file does not exist (or disappeared after it was listed)")
             except OSError as exc:
                 _mark_error(out, i, "unreadable", f"the file could not be read ({exc.__class__.__name__}: {exc})")
+            except Exception as exc:
+                # The store failing under a read (an S3 endpoint that died mid-run) is a transient error row that a
+                # rerun retries, not a failed task that would stop the job.
+                if not is_remote_store_failure(exc):
+                    raise
+                _mark_error(out, i, "unreadable", f"the file could not be read: {s3_reason(exc)}.")
         return out
 
     def _decode_one(self, uri: str, i: int, out: dict) -> None:
@@ -215,6 +222,9 @@ class MertStage:
             except AudioError as exc:
                 _mark_error(batch, i, exc.kind, exc.reason)
             except Exception as exc:  # noqa: BLE001 - a model failure on one track must not stop the job
+                if is_remote_store_failure(exc):
+                    _mark_error(batch, i, "unreadable", f"the file could not be read again: {s3_reason(exc)}.")
+                    continue
                 _mark_error(batch, i, "mert_failed", f"{exc.__class__.__name__}: {exc}".splitlines()[0][:300])
         out = {k: v for k, v in batch.items() if k not in ("audio", "window_lengths", "streamed")}
         out["mert_layer_means"] = means

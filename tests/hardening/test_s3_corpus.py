@@ -111,5 +111,7 @@ def test_wrong_credentials_are_one_sentence_and_create_nothing(catalog, authenti
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert_one_sentence(proc.stderr, "s3://music/tags", "refused the credentials", expected)
     # The same server accepts the right credentials (so it is the credentials that were refused), and nothing was written.
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret)
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret
+    )
     assert s3.list_objects_v2(Bucket="music")["KeyCount"] == 0

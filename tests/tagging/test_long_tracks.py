@@ -78,7 +78,9 @@ def test_a_file_changed_between_decode_and_mert_is_a_transient_error(long_track,
 @pytest.mark.parametrize("max_inline_s", [60.0, 8.0], ids=["inline", "streamed"])
 @pytest.mark.parametrize("policy", ["whole", "mu-llama"])
 def test_a_track_cut_off_before_its_declared_end_is_decode_failed(long_track, tmp_path, fmt, max_inline_s, policy):
-    whole = write_audio(tmp_path / f"whole.{fmt}", generate_piece("calm_sea", seed=3, duration_s=27.0, sample_rate=RATE), RATE, fmt)
+    whole = write_audio(
+        tmp_path / f"whole.{fmt}", generate_piece("calm_sea", seed=3, duration_s=27.0, sample_rate=RATE), RATE, fmt
+    )
     half = tmp_path / f"half.{fmt}"
     half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still declares 27 s
     stage = DecodeStage(policy=policy, window_s=4.0, hop_s=4.0, max_inline_s=max_inline_s)

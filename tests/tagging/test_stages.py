@@ -231,3 +231,14 @@ def test_sequential_runner_calls_each_stage_in_its_own_batch_size():
     assert [len(b["uri"]) for b in out] == [5, 2]  # the last stage's batch size per pass
     assert _Recorder.calls == [("one", 2), ("one", 2), ("one", 1), ("two", 5), ("one", 2), ("two", 2)]
     assert list(out[0]["two"]) == [f"two:u{i}" for i in range(5)] and list(out[1]["one"]) == ["one:u5", "one:u6"]
+
+
+def test_decode_stage_makes_a_dead_store_a_transient_error_row(monkeypatch):
+    # An endpoint that died mid-run: the S3 client raises its own exceptions (not OSError); the track must become
+    # an `unreadable` row that a rerun retries, not a failed task that stops the job.
+    for key, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(key, value)
+    stage = DecodeStage(endpoint_url="http://127.0.0.1:1")
+    out = stage({"uri": np.array(["s3://music/a.wav"], dtype=object), "fingerprint": np.array(["f"], dtype=object)})
+    assert out["status"][0] == "error" and out["error_kind"][0] == "unreadable"
+    assert out["error"][0] == "unreadable: the file could not be read: the S3 endpoint does not answer."
