@@ -74,7 +74,7 @@ def test_a_file_changed_between_decode_and_mert_is_a_transient_error(long_track,
     assert out["status"][0] == "error" and out["error_kind"][0] == "unreadable" and "changed" in out["error"][0]
 
 
-@pytest.mark.parametrize("fmt", ["wav", "flac"])
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])  # formats whose header declares a duration
 @pytest.mark.parametrize("max_inline_s", [60.0, 8.0], ids=["inline", "streamed"])
 @pytest.mark.parametrize("policy", ["whole", "mu-llama"])
 def test_a_track_cut_off_before_its_declared_end_is_decode_failed(long_track, tmp_path, fmt, max_inline_s, policy):
