@@ -61,6 +61,7 @@ def test_truncated_and_damaged_wav_are_decode_failed(tmp_path, capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(600)  # a whole tag run (Ray start, tiny model): ~40 s on a quiet machine, minutes on a loaded one
 def test_tagging_truncated_and_damaged_wav_makes_decode_failed_rows(tmp_path, models_home):
     import pyarrow.parquet as pq
 
