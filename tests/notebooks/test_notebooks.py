@@ -7,7 +7,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 # PNG outputs each notebook must produce (its plots).
-MIN_PLOTS = {"01_quickstart": 1, "02_explore_catalog": 4, "03_training": 2}
+MIN_PLOTS = {"01_quickstart": 1, "02_explore_catalog": 4, "03_training": 2, "04_evaluation": 4}
 
 
 def test_every_notebook_is_known():
