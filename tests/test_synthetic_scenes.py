@@ -73,7 +73,6 @@ def test_get_scene_rejects_unknown_names():
     assert get_scene(SCENES["calm_sea"]) is SCENES["calm_sea"]
 
 
-
 def test_demo_queries_rank_every_caption_of_their_scene_above_all_others():
     # The demo searches captions by text: a piece captioned with any sentence of the queried scene
     # must outrank pieces captioned with any other scene's sentence, whichever sentence the model picks.
