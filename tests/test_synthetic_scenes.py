@@ -71,3 +71,20 @@ def test_get_scene_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown scene 'disco'.*calm_sea"):
         get_scene("disco")
     assert get_scene(SCENES["calm_sea"]) is SCENES["calm_sea"]
+
+
+def test_demo_queries_rank_every_caption_of_their_scene_above_all_others():
+    # The demo searches captions by text: a piece captioned with any sentence of the queried scene
+    # must outrank pieces captioned with any other scene's sentence, whichever sentence the model picks.
+    from musiscene_core.commands.demo import DEMO_QUERIES
+    from musiscene_core.models.text_embedder import TextEmbedder
+
+    embedder = TextEmbedder(device="cpu")
+    templates = [(name, template) for name, scene in SCENES.items() for template in scene.templates]
+    vectors = embedder.embed([template for _, template in templates])
+    for query in DEMO_QUERIES:
+        wanted = classify_caption(query)
+        scores = vectors @ embedder.embed([query])[0]
+        own = min(score for score, (name, _) in zip(scores, templates) if name == wanted)
+        other = max(score for score, (name, _) in zip(scores, templates) if name != wanted)
+        assert own > other + 0.05, (query, own, other)

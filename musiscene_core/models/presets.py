@@ -163,16 +163,18 @@ BUILTIN = {
 def _build_tiny(root: Path) -> None:
     from musiscene_core.models.tiny_preset import make_tiny
 
-    make_tiny(root)
+    if not (root / PRESET_FILE).is_file():
+        make_tiny(root)
 
 
 def _build_tiny_scenes(root: Path) -> None:
-    from musiscene_core.train.scenes_preset import make_tiny_scenes
+    from musiscene_core.train.scenes_preset import ensure_tiny_scenes
 
-    make_tiny_scenes(root, say=lambda message: print(message, file=sys.stderr, flush=True))
+    ensure_tiny_scenes(root, say=lambda message: print(message, file=sys.stderr, flush=True))
 
 
-# Presets built offline into the models home on first use (then cached there).
+# Presets built offline into the models home on first use (then cached there). Each builder returns at
+# once when a current build is cached; `tiny-scenes` also replaces a build of an older recipe.
 BUILT_OFFLINE = {"tiny": _build_tiny, "tiny-scenes": _build_tiny_scenes}
 
 
@@ -187,8 +189,7 @@ def resolve_model(name_or_dir: str, question: str | None = None) -> ModelSpec:
         return _from_directory(path, question)
     if name_or_dir in BUILT_OFFLINE:
         root = models_home() / name_or_dir
-        if not (root / PRESET_FILE).is_file():
-            BUILT_OFFLINE[name_or_dir](root)
+        BUILT_OFFLINE[name_or_dir](root)
         return _from_directory(root, question)
     if name_or_dir in BUILTIN:
         root = models_home() / name_or_dir

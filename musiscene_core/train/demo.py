@@ -39,12 +39,12 @@ from musiscene_core.train.schedule import build_optimizer, lr_at, set_lr
 class DemoSettings:
     workdir: Path
     workers: int = 2
-    pieces: int = 480
+    pieces: int = 720
     seconds: float = 6.0
     epochs: int = 12
     batch_size: int = 4
     lr: float = 3e-3
-    eval_limit: int | None = None  # all 72 validation pieces: a steady curve and a sound choice of epoch
+    eval_limit: int | None = None  # all 108 validation pieces: a steady curve and a sound choice of epoch
     pretrain_steps: int = 150
     vocab_size: int = 800  # a larger vocabulary than the tiny preset's: shorter prompts, faster steps
     pretrain_lr: float = 3e-3

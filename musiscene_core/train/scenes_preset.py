@@ -20,6 +20,7 @@ report show what MusiScene does; it knows six synthetic scene classes and nothin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -30,6 +31,9 @@ import torch
 from musiscene_core.models.presets import MUSISCENE_QUESTION, PRESET_FILE
 
 PRESET_NAME = "tiny-scenes"
+# Raised whenever the recipe or its data change what the preset learns: a cached build of another
+# version is rebuilt on next use instead of serving a model the current code would not make.
+RECIPE_VERSION = 2
 TEST_CAPTIONS = "test_captions.json"  # in report/: held-out captions of the base and the trained model
 EXAMPLES = 12
 
@@ -42,6 +46,34 @@ def recipe_settings(workdir: Path, seed: int = 0):
     settings.batch_size *= settings.workers
     settings.workers = 1
     return settings
+
+
+def built_recipe(directory: str | Path) -> int | None:
+    """The recipe version of the build cached in `directory` (1 for builds that predate versioning); None if none."""
+    try:
+        preset = json.loads((Path(directory) / PRESET_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return int(preset.get("recipe_version", 1)) if isinstance(preset, dict) else None
+
+
+def ensure_tiny_scenes(directory: str | Path, say=None) -> Path:
+    """The preset in `directory`: built if missing, rebuilt if cached from another recipe version."""
+    root = Path(directory)
+    cached = built_recipe(root)
+    if cached == RECIPE_VERSION:
+        return root
+    if cached is not None or root.exists():
+        (say or (lambda message: None))(
+            f"the cached {PRESET_NAME} preset comes from recipe {cached}; rebuilding with recipe {RECIPE_VERSION}"
+        )
+        stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
+        try:
+            root.rename(stale)
+        except FileNotFoundError:
+            pass  # another process moved it aside first and is rebuilding too; the builds come out the same
+        shutil.rmtree(stale, ignore_errors=True)
+    return make_tiny_scenes(root, say=say)
 
 
 def make_tiny_scenes(directory: str | Path, seed: int = 0, say=None) -> Path:
@@ -93,6 +125,7 @@ def make_tiny_scenes(directory: str | Path, seed: int = 0, say=None) -> Path:
                 json.dumps(
                     {
                         "name": PRESET_NAME,
+                        "recipe_version": RECIPE_VERSION,
                         "question": MUSISCENE_QUESTION,
                         "mert": "mert",
                         "captioner": "captioner",
