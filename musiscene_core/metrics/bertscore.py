@@ -8,6 +8,7 @@ bert-score. Its per-pair scores do not depend on which sentences share a batch (
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,16 @@ def layer_for(model: str) -> int:
 def bertscore(
     predictions: list[str],
     references: list[str],
-    model: str,
+    model: str | os.PathLike,
     num_layers: int | None = None,
     batch_size: int = 32,
     device: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-pair BERTScore precision, recall and F1 (float64 arrays) of predictions against references."""
+    """Per-pair BERTScore precision, recall and F1 (float64 arrays) of predictions against references;
+    `model` is a hub id or a local directory (a str or a path)."""
     from bert_score import score
+
+    model = os.fspath(model)  # bert-score takes the model's name for a string and fails on a Path
 
     n = len(predictions)
     out = {key: np.zeros(n) for key in ("precision", "recall", "f1")}

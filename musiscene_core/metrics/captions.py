@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -85,7 +86,7 @@ def score_pairs(
     predictions,
     references,
     protocol: str = "mullama",
-    bertscore_model: str | None = None,
+    bertscore_model: str | os.PathLike | None = None,
     bertscore_layers: int | None = None,
     device: str | None = None,
 ) -> PairScores:

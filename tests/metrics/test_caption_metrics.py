@@ -1,6 +1,7 @@
 """Caption metrics: the `mullama` protocol equals MU-LLaMA's evaluate.py calls; the `standard` protocol equals sacrebleu/nltk/rouge-score."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_bertscore_with_a_local_model():
     np.testing.assert_allclose(got.per_pair["bertscore"], expected, atol=1e-6)
     assert got.per_pair["bertscore"][2] == 0 and got.per_pair["bertscore"][3] == 0  # empty candidates
     assert got.per_pair["bertscore"][5] == pytest.approx(1.0, abs=1e-5)  # identical pair
-    standard = score_pairs(PREDS[:2], REFS[:2], protocol="standard", bertscore_model=model)
+    standard = score_pairs(PREDS[:2], REFS[:2], protocol="standard", bertscore_model=Path(model))  # a path works too
     np.testing.assert_allclose(standard.per_pair["bertscore"], f1.numpy()[:2], atol=1e-6)
 
 
