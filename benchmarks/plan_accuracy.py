@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--shard-rows", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="report path")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
@@ -135,7 +136,8 @@ def main() -> None:
             f"{statistics.median(r['planned'] for r in rows) / statistics.median(r['measured'] for r in rows):.2f}."
         ),
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -5,6 +5,8 @@ benchmark's own command line, in its module docstring and its results file, make
 to a scratch folder (default: benchmarks/results/quick/), never over the committed results. The whole
 run took 21 minutes on a 2-core machine that other work kept busy (load average above 20); most of it
 is index_search embedding its caption-like vectors with MiniLM, tag_throughput and train_throughput.
+The quick forms of serve_latency, plan_accuracy and long_track_memory, added since, took 43, 27 and
+42 s on a quiet machine.
 
     python -m benchmarks.run_all [--out DIR] [--only NAME ...]
 """
@@ -36,6 +38,9 @@ QUICK = {
     "tag_throughput": ["--sizes", "4", "8", "--seconds", "5", "--rounds", "1"],
     "train_throughput": ["--pieces", "48", "--epochs", "1", "--global-batch", "8"],
     "index_search": ["--sizes", "20000", "--datasets", "caption-like", "--latency-queries", "200"],
+    "serve_latency": ["--rows", "2000", "--clients", "4", "--requests", "40", "--rounds", "1"],
+    "plan_accuracy": ["--tracks", "24", "--sample", "8", "--seconds", "2", "--rounds", "1"],
+    "long_track_memory": ["--hours", "0.1", "--rounds", "1"],
 }
 
 

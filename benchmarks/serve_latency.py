@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.index_search import _generated_texts, caption_like
 from musiscene_core import tables
+from musiscene_core.tagging.stages import policy_record
 
 RESULTS = Path(__file__).parent / "results" / "serve_latency.md"
 TOKEN = "benchmark-token-" + "0" * 24
@@ -110,16 +111,9 @@ def write_catalog(dst: Path, rows: int, seed: int) -> None:
             },
             schema=tables.captions_schema(caption_vectors.shape[1]),
         ),
-        tables.FEATURES: pa.table(
-            {
-                "track_id": ids,
-                "mert_layer_means": pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(rows * 2, np.float16)), 2),
-                "mert_layers": [1] * rows,
-                "mert_hidden": [2] * rows,
-                "audio_embedding": pa.FixedSizeListArray.from_arrays(pa.array(audio.ravel()), AUDIO_DIM),
-                "model_version": [MODEL_VERSION] * rows,
-            },
-            schema=tables.features_schema(1, 2, AUDIO_DIM),
+        # The features table through the project's own builder, so the benchmark's catalog keeps up with its schema.
+        tables.FEATURES: tables.features_table(
+            ids, np.zeros((rows, 1, 2), np.float32), audio, MODEL_VERSION, policy_record("whole", 30.0, 30.0)
         ),
     }
     for name, table in columns.items():
