@@ -225,9 +225,9 @@ def write_results(rounds: list[Round], args: argparse.Namespace, load_before, to
         "`" + " ".join(["python -m benchmarks.serve_latency", *args.argv]) + "`",
         "",
         f"- machine: {_cpu_model()}, {os.cpu_count()} CPUs visible, {platform.system()} {platform.machine()}; "
-        "**shared with other work while it ran** (load average before "
-        f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in os.getloadavg())}): "
-        "absolute numbers are noisy, compare the rows of this run only",
+        "load average before "
+        f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in os.getloadavg())} "
+        "(above the CPU count, other work shared the machine: compare the rows of one run only)",
         f"- index: {args.rows:,} tracks, {index_line}; queries: {len(queries())} scene requests embedded by MiniLM on each call",
         f"- http: `musiscene serve` (uvicorn, one process, token on) on 127.0.0.1, {args.clients} asyncio httpx clients, "
         f"{args.requests} requests per round; in-process: the same queries through `SceneIndex.search`, one after another",
