@@ -22,6 +22,24 @@ def run_cli(*args: str, env: dict, timeout: float = 300) -> subprocess.Completed
     )
 
 
+def wait_for(condition, deadline_s: float) -> bool:
+    """Poll `condition` until it holds or `deadline_s` passes; its last value."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def start_slow_tag(catalog: Path, dst: Path, env: dict, *extra: str, **popen) -> subprocess.Popen:
+    """`musiscene tag` with the tiny model, one track per batch and per shard (so it commits shard by shard and
+    lasts long enough to act on), in its own session so that a test can kill its process group."""
+    command = [sys.executable, "-m", "musiscene_core", "tag", str(catalog), "--out", str(dst), "--model", "tiny"]
+    command += ["--batch-size", "1", "--shard-rows", "1", *extra]
+    return subprocess.Popen(command, env=env, start_new_session=True, **popen)
+
+
 def assert_one_sentence(stderr: str, *fragments: str) -> str:
     """stderr is one `error:` line (Ray's own log lines aside), with no traceback, mentioning every fragment."""
     assert "Traceback" not in stderr, stderr[-3000:]

@@ -4,12 +4,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from run_helpers import assert_one_sentence, processes_with_env, run_cli, short_ray_tmpdir
+from run_helpers import assert_one_sentence, processes_with_env, run_cli, short_ray_tmpdir, start_slow_tag, wait_for
 from tag_helpers import tag_env, write_catalog
 from test_tag_job import assert_exactly_once
 
@@ -23,46 +22,16 @@ def _shards(dst: Path) -> dict[str, set[str]]:
     }
 
 
-def _wait_for(condition, deadline_s: float) -> bool:
-    end = time.time() + deadline_s
-    while time.time() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
-
-
 @pytest.mark.timeout(1200)
 def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, models_home):
     goods, bads = write_catalog(tmp_path / "catalog", good=20, bad=2, seconds=2.0)
     dst = tmp_path / "out"
     ray_tmp = short_ray_tmpdir()
     env = tag_env(models_home) | {"RAY_TMPDIR": ray_tmp}
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "musiscene_core",
-            "tag",
-            str(tmp_path / "catalog"),
-            "--out",
-            str(dst),
-            "--model",
-            "tiny",
-            "--batch-size",
-            "1",
-            "--shard-rows",
-            "1",
-            "--no-index",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    first = start_slow_tag(tmp_path / "catalog", dst, env, "--no-index", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         lock = dst / ".musiscene-lock.json"
-        assert _wait_for(lambda: lock.exists() or first.poll() is not None, 300)
+        assert wait_for(lambda: lock.exists() or first.poll() is not None, 300)
         assert first.poll() is None, "the first run ended before the test could race it"
 
         second = run_cli(
@@ -78,7 +47,7 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
         assert second.returncode == 2, second.stdout + second.stderr
         assert_one_sentence(second.stderr, "in use by run", f"pid {first.pid}")
 
-        assert _wait_for(lambda: len(_shards(dst)["tracks"]) >= 1 or first.poll() is not None, 600)
+        assert wait_for(lambda: len(_shards(dst)["tracks"]) >= 1 or first.poll() is not None, 600)
         assert first.poll() is None, "the first run ended before it could be killed mid-way"
         assert processes_with_env("RAY_TMPDIR", ray_tmp), "the first run's Ray processes should be found by RAY_TMPDIR"
     finally:
@@ -87,7 +56,7 @@ def test_second_run_refused_then_killed_run_stops_and_is_taken_over(tmp_path, mo
         first.wait()
 
     # Every process of the killed run is gone within seconds, and nothing more is committed.
-    gone = _wait_for(lambda: not processes_with_env("RAY_TMPDIR", ray_tmp), 15)
+    gone = wait_for(lambda: not processes_with_env("RAY_TMPDIR", ray_tmp), 15)
     leftovers = processes_with_env("RAY_TMPDIR", ray_tmp)
     for pid in leftovers:  # started by this test: never leave them running
         os.kill(pid, signal.SIGKILL)

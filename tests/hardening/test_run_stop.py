@@ -4,24 +4,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pyarrow.parquet as pq
 import pytest
-from run_helpers import processes_with_env, run_cli, short_ray_tmpdir
+from run_helpers import processes_with_env, run_cli, short_ray_tmpdir, start_slow_tag, wait_for
 from tag_helpers import tag_env, write_catalog
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_for(condition, deadline_s: float) -> bool:
-    end = time.time() + deadline_s
-    while time.time() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 @pytest.mark.timeout(900)
@@ -29,31 +18,17 @@ def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path, models_home):
     write_catalog(tmp_path / "catalog", good=24, bad=0, seconds=2.0)
     dst = tmp_path / "out"
     ray_tmp = short_ray_tmpdir()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "musiscene_core",
-            "tag",
-            str(tmp_path / "catalog"),
-            "--out",
-            str(dst),
-            "--model",
-            "tiny",
-            "--batch-size",
-            "1",
-            "--shard-rows",
-            "1",
-        ],
-        env=tag_env(models_home) | {"RAY_TMPDIR": ray_tmp},
+    proc = start_slow_tag(
+        tmp_path / "catalog",
+        dst,
+        tag_env(models_home) | {"RAY_TMPDIR": ray_tmp},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
     try:
         tracks = dst / "tracks"
-        assert _wait_for(lambda: proc.poll() is not None or (tracks.exists() and any(tracks.glob("part-*.parquet"))), 600)
+        assert wait_for(lambda: proc.poll() is not None or (tracks.exists() and any(tracks.glob("part-*.parquet"))), 600)
         assert proc.poll() is None, "the run ended before it could be stopped"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=300)
@@ -70,7 +45,7 @@ def test_sigterm_stops_the_run_cleanly_with_a_summary(tmp_path, models_home):
     committed = pq.read_table(dst / "tracks").num_rows
     assert records[0]["committed"] == committed and f"{committed} track(s) were committed" in message[0]
     assert not (dst / ".musiscene-lock.json").exists()
-    assert _wait_for(lambda: not processes_with_env("RAY_TMPDIR", ray_tmp), 30)
+    assert wait_for(lambda: not processes_with_env("RAY_TMPDIR", ray_tmp), 30)
 
 
 @pytest.mark.timeout(600)
